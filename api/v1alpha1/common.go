@@ -1,0 +1,48 @@
+package v1alpha1
+
+// Labels, annotations and names the operator writes. They are part of the
+// user-facing contract: selectors, policies and tests rely on them.
+const (
+	// LabelManagedBy marks every object the operator manages.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on the operator's objects.
+	ManagedByValue = "entitlement-operator"
+	// LabelPartner names the Partner a namespace or child belongs to.
+	LabelPartner = "entitlements.partnerops.io/partner"
+	// LabelState shows on a partner namespace whether its entitlements are
+	// currently granted (Granted) or revoked (Revoked).
+	LabelState = "entitlements.partnerops.io/state"
+	// LabelBindable marks a ClusterRole the operator may bind. Roles without
+	// it ("true") are never bound, whatever a contract says.
+	LabelBindable = "entitlements.partnerops.io/bindable"
+	// AnnotationCreatedBy is set on namespaces the operator created itself;
+	// only those are deleted by deletionPolicy Delete.
+	AnnotationCreatedBy = "entitlements.partnerops.io/created-by"
+
+	// Finalizer keeps a Partner until its entitlements are revoked.
+	Finalizer = "entitlements.partnerops.io/revoke"
+
+	// RoleBindingName is the RoleBinding in each partner namespace.
+	RoleBindingName = "partner-access"
+	// ResourceQuotaName is the ResourceQuota in each partner namespace.
+	ResourceQuotaName = "partner-entitlements"
+	// SubscriptionQuotaResource is the object-count quota over Subscriptions.
+	SubscriptionQuotaResource = "count/subscriptions.entitlements.partnerops.io"
+	// DefaultClusterRolePrefix + lower-case tier is a tier's default ClusterRole.
+	DefaultClusterRolePrefix = "entitlements-partner-"
+)
+
+// Tier is a partner programme level.
+// +kubebuilder:validation:Enum=Ready;Advanced;Premier
+type Tier string
+
+// Partner tiers.
+const (
+	TierReady    Tier = "Ready"
+	TierAdvanced Tier = "Advanced"
+	TierPremier  Tier = "Premier"
+)
+
+// Region is an ISO 3166-1 alpha-2 country code in upper case, such as DE.
+// +kubebuilder:validation:Pattern=`^[A-Z]{2}$`
+type Region string

@@ -1,0 +1,89 @@
+package v1alpha1
+
+// Condition types. They follow the Kubernetes API conventions and kstatus:
+// Ready is true when the last reconcile applied the desired state;
+// Reconciling and Stalled (abnormal-true) say work is in progress or a
+// problem only a user can fix. The business state is in Entitled, Active
+// and Expiring, so a correctly revoked partner is Ready and not Entitled.
+const (
+	// ConditionReady: the last reconcile applied the desired state.
+	ConditionReady = "Ready"
+	// ConditionReconciling: the operator is still converging.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled: a problem only a user can fix stops progress.
+	ConditionStalled = "Stalled"
+
+	// ConditionEntitled (Partner): a contract supplies the partner now.
+	ConditionEntitled = "Entitled"
+	// ConditionContractExpiring (Partner): the supplying contract is within
+	// its notice period or in grace; the message says what happens at its end.
+	ConditionContractExpiring = "ContractExpiring"
+
+	// ConditionActive (DistributorContract): the contract supplies now.
+	ConditionActive = "Active"
+	// ConditionExpiring (DistributorContract): within notice or grace.
+	ConditionExpiring = "Expiring"
+)
+
+// Condition reasons (CamelCase, stable: alerts and scripts match them).
+const (
+	// ReasonReconciled: the desired state was applied.
+	ReasonReconciled = "Reconciled"
+	// ReasonProgressing: work is still in progress.
+	ReasonProgressing = "Progressing"
+	// ReasonApplyFailed: writing a child object failed (retried).
+	ReasonApplyFailed = "ApplyFailed"
+
+	// ReasonContractPending: the contract has not started yet.
+	ReasonContractPending = "ContractPending"
+	// ReasonContractActive: the contract supplies and is not near its end.
+	ReasonContractActive = "ContractActive"
+	// ReasonContractExpiring: the contract is within its notice period.
+	ReasonContractExpiring = "ContractExpiring"
+	// ReasonContractInGrace: past endsAt, within the grace period.
+	ReasonContractInGrace = "ContractInGrace"
+	// ReasonContractExpired: past endsAt plus grace; supplies nothing.
+	ReasonContractExpired = "ContractExpired"
+
+	// ReasonSupplied: a contract supplies the partner.
+	ReasonSupplied = "Supplied"
+	// ReasonNoActiveContract: no listed contract supplies the partner now.
+	ReasonNoActiveContract = "NoActiveContract"
+	// ReasonSuspended: spec.suspended is true.
+	ReasonSuspended = "Suspended"
+	// ReasonDeleting: the Partner is being deleted.
+	ReasonDeleting = "Deleting"
+	// ReasonContractNotFound: a listed contract does not exist.
+	ReasonContractNotFound = "ContractNotFound"
+	// ReasonContractMismatch: a listed contract is of another region or
+	// does not cover the partner's tier.
+	ReasonContractMismatch = "ContractMismatch"
+	// ReasonNamespaceConflict: a listed namespace exists without this
+	// partner's label; it is left untouched.
+	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonRoleNotBindable: the tier's ClusterRole is missing, not labelled
+	// bindable, or the operator may not bind it.
+	ReasonRoleNotBindable = "RoleNotBindable"
+	// ReasonNamespaceTerminating: a listed namespace is being deleted.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
+	// ReasonNotExpiring: the supplying contract is not near its end.
+	ReasonNotExpiring = "NotExpiring"
+)
+
+// Event reasons.
+const (
+	EventGranted           = "Granted"
+	EventFailedOver        = "FailedOver"
+	EventRevoked           = "Revoked"
+	EventSuspended         = "Suspended"
+	EventNamespaceConflict = "NamespaceConflict"
+	EventRoleNotBindable   = "RoleNotBindable"
+	EventContractNotFound  = "ContractNotFound"
+	EventNamespaceDeleted  = "NamespaceDeleted"
+
+	EventContractPending  = "ContractPending"
+	EventContractActive   = "ContractActive"
+	EventContractExpiring = "ContractExpiring"
+	EventContractInGrace  = "ContractInGrace"
+	EventContractExpired  = "ContractExpired"
+)

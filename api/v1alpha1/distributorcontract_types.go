@@ -1,0 +1,196 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ContractPhase is where a contract is in its lifecycle, a pure function of
+// its spec and the time.
+// +kubebuilder:validation:Enum=Pending;Active;Expiring;Grace;Expired
+type ContractPhase string
+
+// Contract phases, in the order a contract passes through them.
+const (
+	// ContractPending: startsAt is in the future; supplies nothing yet.
+	ContractPending ContractPhase = "Pending"
+	// ContractActive: started, and endsAt is further away than noticePeriod.
+	ContractActive ContractPhase = "Active"
+	// ContractExpiring: within noticePeriod of endsAt; still supplies.
+	ContractExpiring ContractPhase = "Expiring"
+	// ContractGrace: past endsAt but within gracePeriod; still supplies.
+	ContractGrace ContractPhase = "Grace"
+	// ContractExpired: past endsAt + gracePeriod; supplies nothing.
+	ContractExpired ContractPhase = "Expired"
+)
+
+// DistributorContractSpec is the contract between the vendor and a regional
+// distributor: when it supplies entitlements and what each tier gets.
+// +kubebuilder:validation:XValidation:rule="!has(self.endsAt) || self.endsAt > self.startsAt",message="endsAt must be after startsAt",fieldPath=".endsAt"
+type DistributorContractSpec struct {
+	// Distributor is the display name of the distributor, such as Bytec.
+	// Immutable: a different distributor is a different contract.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="distributor is immutable; create a new contract instead"
+	Distributor string `json:"distributor"`
+
+	// Region is the ISO 3166-1 alpha-2 code (upper case, such as DE) of the
+	// country the contract covers. Only partners of the same region are
+	// supplied by it. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="region is immutable; create a new contract instead"
+	Region Region `json:"region"`
+
+	// StartsAt is the instant (RFC 3339) from which the contract supplies
+	// entitlements. Times are used to the second.
+	// +required
+	StartsAt metav1.Time `json:"startsAt"`
+
+	// EndsAt is the instant (RFC 3339) at which the contract ends; it must be
+	// after startsAt. Absent means open-ended. Moving it (earlier or later)
+	// re-plans at once.
+	// +optional
+	EndsAt *metav1.Time `json:"endsAt,omitempty"`
+
+	// NoticePeriod is how long before endsAt the contract turns Expiring, so
+	// that dashboards and alerts show the coming end. Default 720h (30 days).
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="noticePeriod must be a non-negative duration such as 720h, 90m or 0s"
+	NoticePeriod *metav1.Duration `json:"noticePeriod,omitempty"`
+
+	// GracePeriod is how long after endsAt partners keep their entitlements
+	// (phase Grace). Default 0s: entitlements end at endsAt.
+	// +optional
+	// +kubebuilder:default="0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="gracePeriod must be a non-negative duration such as 24h, 90m or 0s"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+
+	// Entitlements says, per partner tier the contract covers, what a
+	// partner of that tier gets. One entry per tier.
+	// +required
+	// +listType=map
+	// +listMapKey=tier
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	Entitlements []TierEntitlement `json:"entitlements"`
+}
+
+// TierEntitlement is what a partner of one tier gets through a contract.
+type TierEntitlement struct {
+	// Tier is the partner tier this entry covers: Ready, Advanced or Premier.
+	// +required
+	Tier Tier `json:"tier"`
+
+	// Subscriptions is how many Subscription objects a partner of this tier
+	// may hold in total, across all its namespaces.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	Subscriptions int32 `json:"subscriptions"`
+
+	// MaxNamespaces is how many of its listed namespaces a partner of this
+	// tier is granted (the first ones in spec.namespaces). Default 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxNamespaces int32 `json:"maxNamespaces,omitempty"`
+
+	// ClusterRole is the ClusterRole bound to the partner's access subjects
+	// in each granted namespace. Default entitlements-partner-<tier in lower
+	// case>. The role must carry the label
+	// entitlements.partnerops.io/bindable: "true", or nothing is bound.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$`
+	ClusterRole string `json:"clusterRole,omitempty"`
+
+	// NamespaceQuota adds hard limits (such as requests.cpu, requests.memory)
+	// to the ResourceQuota of each granted namespace.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	NamespaceQuota corev1.ResourceList `json:"namespaceQuota,omitempty"`
+}
+
+// DistributorContractStatus is what the operator observed and decided.
+type DistributorContractStatus struct {
+	// Phase is the contract's lifecycle phase: Pending, Active, Expiring,
+	// Grace or Expired. Active, Expiring and Grace supply entitlements.
+	// +optional
+	Phase ContractPhase `json:"phase,omitempty"`
+
+	// NextTransitionAt is when the phase changes next; empty when it never
+	// will (Expired, or Active and open-ended).
+	// +optional
+	NextTransitionAt *metav1.Time `json:"nextTransitionAt,omitempty"`
+
+	// EntitledUntil is endsAt + gracePeriod: when the contract stops
+	// supplying. Empty when open-ended.
+	// +optional
+	EntitledUntil *metav1.Time `json:"entitledUntil,omitempty"`
+
+	// Partners is how many partners this contract currently supplies.
+	// +optional
+	Partners int32 `json:"partners"`
+
+	// ObservedGeneration is the spec generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Active (supplies entitlements now) and Expiring
+	// (within notice or grace of its end).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// DistributorContract is a contract with a regional distributor through
+// which partners are entitled, from startsAt until endsAt plus gracePeriod.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=dc,categories=entitlements
+// +kubebuilder:printcolumn:name="Distributor",type=string,JSONPath=`.spec.distributor`
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ends",type=string,JSONPath=`.spec.endsAt`
+// +kubebuilder:printcolumn:name="Partners",type=integer,JSONPath=`.status.partners`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Starts",type=string,JSONPath=`.spec.startsAt`,priority=1
+// +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextTransitionAt`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+type DistributorContract struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the contract as agreed.
+	// +required
+	Spec DistributorContractSpec `json:"spec"`
+
+	// Status is observed by the operator.
+	// +optional
+	Status DistributorContractStatus `json:"status,omitempty"`
+}
+
+// DistributorContractList is a list of DistributorContracts.
+//
+// +kubebuilder:object:root=true
+type DistributorContractList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DistributorContract `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&DistributorContract{}, &DistributorContractList{})
+}

@@ -1,0 +1,299 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PartnerType is the partner's business model.
+// +kubebuilder:validation:Enum=Reseller;SystemIntegrator;ApplicationDeveloper;ServiceProvider
+type PartnerType string
+
+// Partner types.
+const (
+	PartnerReseller             PartnerType = "Reseller"
+	PartnerSystemIntegrator     PartnerType = "SystemIntegrator"
+	PartnerApplicationDeveloper PartnerType = "ApplicationDeveloper"
+	PartnerServiceProvider      PartnerType = "ServiceProvider"
+)
+
+// Specialization is a competency a partner is certified for.
+// +kubebuilder:validation:Enum=Virtualization;Storage;DirectoryServices;Desktop;Middleware
+type Specialization string
+
+// Specializations.
+const (
+	SpecializationVirtualization    Specialization = "Virtualization"
+	SpecializationStorage           Specialization = "Storage"
+	SpecializationDirectoryServices Specialization = "DirectoryServices"
+	SpecializationDesktop           Specialization = "Desktop"
+	SpecializationMiddleware        Specialization = "Middleware"
+)
+
+// DeletionPolicy says what happens to a partner's namespaces when the
+// Partner is deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+// Deletion policies.
+const (
+	// DeletionRetain keeps namespaces and their content; access is revoked.
+	DeletionRetain DeletionPolicy = "Retain"
+	// DeletionDelete deletes the namespaces the operator created (never ones
+	// it adopted) with everything in them.
+	DeletionDelete DeletionPolicy = "Delete"
+)
+
+// SubjectKind is the kind of an access subject.
+// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+type SubjectKind string
+
+// Subject kinds.
+const (
+	SubjectUser           SubjectKind = "User"
+	SubjectGroup          SubjectKind = "Group"
+	SubjectServiceAccount SubjectKind = "ServiceAccount"
+)
+
+// NamespaceName is a namespace a partner works in: a DNS label (lower-case
+// letters, digits and '-', at most 63 characters), never default or kube-*.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+// +kubebuilder:validation:XValidation:rule="self != 'default' && !self.startsWith('kube-')",message="a partner namespace must not be default or start with kube-"
+type NamespaceName string
+
+// Subject is someone who gets the tier's ClusterRole in the partner's
+// namespaces.
+// +kubebuilder:validation:XValidation:rule="self.kind != 'ServiceAccount' || (has(self.namespace) && self.namespace != '')",message="a ServiceAccount subject needs a namespace"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' || !has(self.namespace)",message="only a ServiceAccount subject may have a namespace"
+type Subject struct {
+	// Kind is User, Group or ServiceAccount.
+	// +required
+	Kind SubjectKind `json:"kind"`
+
+	// Name of the user, group or service account.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Namespace of a ServiceAccount subject; must be empty for other kinds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// PartnerSpec is who the partner is and what it may be supplied through.
+type PartnerSpec struct {
+	// DisplayName is the partner's legal or display name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	DisplayName string `json:"displayName,omitempty"`
+
+	// Tier is the partner's programme level: Ready, Advanced or Premier. It
+	// selects the contract entitlement and the ClusterRole.
+	// +required
+	Tier Tier `json:"tier"`
+
+	// Type is the partner's business model. Default Reseller.
+	// +optional
+	// +kubebuilder:default=Reseller
+	Type PartnerType `json:"type,omitempty"`
+
+	// Specializations the partner is certified for, each at most once.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	Specializations []Specialization `json:"specializations,omitempty"`
+
+	// Region is the partner's ISO 3166-1 alpha-2 country code (upper case,
+	// such as DE). Only contracts of the same region supply it.
+	// +required
+	Region Region `json:"region"`
+
+	// Contracts are DistributorContract names in order of preference. The
+	// first that exists, is of the partner's region, covers its tier and
+	// supplies now (Active, Expiring or Grace) supplies the partner; when it
+	// stops, the partner fails over to the next one, or is revoked.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.all(c, self.exists_one(d, d == c))",message="contracts must not list a contract twice"
+	Contracts []string `json:"contracts"`
+
+	// Namespaces the partner works in, each at most once. The first
+	// maxNamespaces of them (from the supplying contract's tier entitlement)
+	// are granted. The operator creates missing ones; it never adopts one that
+	// exists without this partner's label.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Namespaces []NamespaceName `json:"namespaces"`
+
+	// Access lists who gets the tier's ClusterRole in the granted namespaces.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Access []Subject `json:"access"`
+
+	// Suspended revokes the partner's entitlements now (RoleBindings removed,
+	// no new Subscriptions) and keeps everything else; false restores them.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
+
+	// DeletionPolicy is what deleting the Partner does to its namespaces:
+	// Retain (default) keeps them with their content, revoked; Delete deletes
+	// the namespaces the operator created (never adopted ones).
+	// +optional
+	// +kubebuilder:default=Retain
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// PartnerPhase is the partner's entitlement state.
+// +kubebuilder:validation:Enum=Pending;Entitled;Revoked;Suspended
+type PartnerPhase string
+
+// Partner phases.
+const (
+	// PartnerPending: no contract supplies it yet, but one listed will start.
+	PartnerPending PartnerPhase = "Pending"
+	// PartnerEntitled: a contract supplies it; its namespaces are granted.
+	PartnerEntitled PartnerPhase = "Entitled"
+	// PartnerRevoked: no listed contract supplies it; access revoked.
+	PartnerRevoked PartnerPhase = "Revoked"
+	// PartnerSuspended: spec.suspended is true; access revoked.
+	PartnerSuspended PartnerPhase = "Suspended"
+)
+
+// NamespaceState is what the operator did with one listed namespace.
+// +kubebuilder:validation:Enum=Granted;Revoked;Conflict;OverLimit
+type NamespaceState string
+
+// Namespace states.
+const (
+	// NamespaceGranted: namespace, RoleBinding and quota in place.
+	NamespaceGranted NamespaceState = "Granted"
+	// NamespaceRevoked: no RoleBinding, subscription quota 0, content kept.
+	NamespaceRevoked NamespaceState = "Revoked"
+	// NamespaceConflict: exists without this partner's label; left untouched.
+	NamespaceConflict NamespaceState = "Conflict"
+	// NamespaceOverLimit: beyond the tier's maxNamespaces; not granted.
+	NamespaceOverLimit NamespaceState = "OverLimit"
+)
+
+// SubscriptionUsage is a partner's subscription count against its limit.
+type SubscriptionUsage struct {
+	// Used is how many Subscriptions the partner holds across its namespaces.
+	Used int32 `json:"used"`
+	// Hard is how many it may hold (0 when revoked).
+	Hard int32 `json:"hard"`
+	// Summary is "used/hard", for display.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+}
+
+// NamespaceStatus is the state of one listed namespace.
+type NamespaceStatus struct {
+	// Name of the namespace.
+	Name string `json:"name"`
+	// State: Granted, Revoked, Conflict or OverLimit.
+	State NamespaceState `json:"state"`
+	// SubscriptionsUsed is how many Subscriptions are in the namespace.
+	// +optional
+	SubscriptionsUsed int32 `json:"subscriptionsUsed"`
+	// SubscriptionsHard is the namespace's current share of the partner's
+	// subscription limit.
+	// +optional
+	SubscriptionsHard int32 `json:"subscriptionsHard"`
+	// Message explains a state other than Granted.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// PartnerStatus is what the operator observed and did.
+type PartnerStatus struct {
+	// Phase: Pending, Entitled, Revoked or Suspended.
+	// +optional
+	Phase PartnerPhase `json:"phase,omitempty"`
+
+	// Contract is the DistributorContract supplying the partner now; empty
+	// when none does.
+	// +optional
+	Contract string `json:"contract,omitempty"`
+
+	// EntitledUntil is when the current supply ends (the contract's endsAt
+	// plus gracePeriod); empty when open-ended or not entitled. At that
+	// instant the partner fails over to its next contract or is revoked.
+	// +optional
+	EntitledUntil *metav1.Time `json:"entitledUntil,omitempty"`
+
+	// Subscriptions is the partner's Subscription count and limit.
+	// +optional
+	Subscriptions SubscriptionUsage `json:"subscriptions,omitempty"`
+
+	// Namespaces is the state of each listed namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Namespaces []NamespaceStatus `json:"namespaces,omitempty"`
+
+	// ObservedGeneration is the spec generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Entitled, ContractExpiring, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// Partner is a channel partner: its tier, the contracts it buys through and
+// the namespaces and people it is entitled to while one of them supplies it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName={partner,ptr},categories=entitlements
+// +kubebuilder:printcolumn:name="Tier",type=string,JSONPath=`.spec.tier`
+// +kubebuilder:printcolumn:name="Contract",type=string,JSONPath=`.status.contract`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Subscriptions",type=string,JSONPath=`.status.subscriptions.summary`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.entitledUntil`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`,priority=1
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Entitled")].reason`,priority=1
+type Partner struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the partner as the vendor registered it.
+	// +required
+	Spec PartnerSpec `json:"spec"`
+
+	// Status is observed by the operator.
+	// +optional
+	Status PartnerStatus `json:"status,omitempty"`
+}
+
+// PartnerList is a list of Partners.
+//
+// +kubebuilder:object:root=true
+type PartnerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Partner `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Partner{}, &PartnerList{})
+}

@@ -1,0 +1,144 @@
+package testcluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
+)
+
+// TestControlPlaneIsReal proves what the fake client cannot: quota is
+// counted and enforced by the API server, and a deleted namespace with
+// content really terminates and disappears (kube-controller-manager).
+func TestControlPlaneIsReal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the local control plane")
+	}
+	c, err := testcluster.Start(testcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Log(c.Logs())
+		}
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "quota-proof"}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	q := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: ns.Name},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/configmaps": resource.MustParse("2")}},
+	}
+	if _, err := cs.CoreV1().ResourceQuotas(ns.Name).Create(ctx, q, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The quota controller computes the status (used includes the
+	// kube-root-ca.crt ConfigMap if the root-ca publisher ran; it does not
+	// here, so used starts at 0).
+	poll(t, 30*time.Second, "quota status computed", func() error {
+		got, err := cs.CoreV1().ResourceQuotas(ns.Name).Get(ctx, "q", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if _, ok := got.Status.Hard["count/configmaps"]; !ok {
+			return fmt.Errorf("status.hard not set yet")
+		}
+		return nil
+	})
+	for i := range 2 {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Namespace: ns.Name}}
+		if _, err := cs.CoreV1().ConfigMaps(ns.Name).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating ConfigMap %d within quota: %v", i, err)
+		}
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm-over", Namespace: ns.Name}}
+	_, err = cs.CoreV1().ConfigMaps(ns.Name).Create(ctx, cm, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
+		t.Fatalf("third ConfigMap: want a Forbidden 'exceeded quota' error, got %v", err)
+	}
+	poll(t, 30*time.Second, "quota used counted", func() error {
+		got, err := cs.CoreV1().ResourceQuotas(ns.Name).Get(ctx, "q", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if u := got.Status.Used["count/configmaps"]; u.Value() != 2 {
+			return fmt.Errorf("used %s, want 2", u.String())
+		}
+		return nil
+	})
+
+	// Deleting the namespace with content: it terminates, then is gone.
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 60*time.Second, "namespace gone", func() error {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (err %v)", err)
+	})
+}
+
+// TestStopLeavesNoProcess checks that Stop ends every process it started.
+func TestStopLeavesNoProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the local control plane")
+	}
+	c, err := testcluster.Start(testcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := c.PIDs()
+	if len(pids) != 3 {
+		_ = c.Stop()
+		t.Fatalf("want 3 control-plane processes, got %v", pids)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 20*time.Second, "processes gone", func() error {
+		for _, pid := range pids {
+			if alive(pid) {
+				return fmt.Errorf("pid %d still running", pid)
+			}
+		}
+		return nil
+	})
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie (state Z) has exited.
+	fields := strings.Fields(string(b))
+	return len(fields) > 2 && fields[2] != "Z"
+}
+
+func poll(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	if err := testcluster.Poll(timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
