@@ -43,15 +43,22 @@ type DistributorContractSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="region is immutable; create a new contract instead"
 	Region Region `json:"region"`
 
-	// StartsAt is the instant (RFC 3339) from which the contract supplies
-	// entitlements. Times are used to the second.
+	// StartsAt is the instant (RFC 3339, such as 2025-12-01T00:00:00Z, with
+	// an upper-case T and Z or a +hh:mm offset) from which the contract
+	// supplies entitlements. Times are used to the second.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=date-time
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`
 	StartsAt metav1.Time `json:"startsAt"`
 
-	// EndsAt is the instant (RFC 3339) at which the contract ends; it must be
-	// after startsAt. Absent means open-ended. Moving it (earlier or later)
-	// re-plans at once.
+	// EndsAt is the instant (RFC 3339, such as 2026-11-30T23:59:59Z) at which
+	// the contract ends; it must be after startsAt. Absent means open-ended.
+	// Moving it (earlier or later) re-plans at once.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=date-time
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`
 	EndsAt *metav1.Time `json:"endsAt,omitempty"`
 
 	// NoticePeriod is how long before endsAt the contract turns Expiring, so
@@ -60,7 +67,7 @@ type DistributorContractSpec struct {
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="noticePeriod must be a non-negative duration such as 720h, 90m or 0s"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="noticePeriod must be a non-negative duration such as 720h, 90m or 0s"
 	NoticePeriod *metav1.Duration `json:"noticePeriod,omitempty"`
 
 	// GracePeriod is how long after endsAt partners keep their entitlements
@@ -69,7 +76,7 @@ type DistributorContractSpec struct {
 	// +kubebuilder:default="0s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="gracePeriod must be a non-negative duration such as 24h, 90m or 0s"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="gracePeriod must be a non-negative duration such as 24h, 90m or 0s"
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 
 	// Entitlements says, per partner tier the contract covers, what a

@@ -64,7 +64,7 @@ type NamespaceName string
 
 // Subject is someone who gets the tier's ClusterRole in the partner's
 // namespaces.
-// +kubebuilder:validation:XValidation:rule="self.kind != 'ServiceAccount' || (has(self.namespace) && self.namespace != '')",message="a ServiceAccount subject needs a namespace"
+// +kubebuilder:validation:XValidation:rule="self.kind != 'ServiceAccount' || (has(self.namespace) && size(self.namespace) > 0)",message="a ServiceAccount subject needs a namespace"
 // +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' || !has(self.namespace)",message="only a ServiceAccount subject may have a namespace"
 type Subject struct {
 	// Kind is User, Group or ServiceAccount.
@@ -190,8 +190,10 @@ const (
 // SubscriptionUsage is a partner's subscription count against its limit.
 type SubscriptionUsage struct {
 	// Used is how many Subscriptions the partner holds across its namespaces.
+	// +optional
 	Used int32 `json:"used"`
 	// Hard is how many it may hold (0 when revoked).
+	// +optional
 	Hard int32 `json:"hard"`
 	// Summary is "used/hard", for display.
 	// +optional

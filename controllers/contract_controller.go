@@ -1,0 +1,159 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/entitlement"
+	"github.com/partnerops/entitlement-operator/internal/metrics"
+)
+
+// ContractReconciler keeps a DistributorContract's status (phase, next
+// transition, partners supplied) current, to the second.
+type ContractReconciler struct {
+	Client   client.Client
+	Clock    clock.PassiveClock
+	Recorder recorder.EventRecorder
+	// MaxConcurrentReconciles defaults to 4.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile computes the contract's phase at the injected clock's now,
+// writes status once if it changed, emits one event per phase change and
+// requeues at the exact next transition.
+func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	c := &v1.DistributorContract{}
+	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.DeleteContract(req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("getting DistributorContract %s: %w", req.Name, err)
+	}
+
+	now := r.Clock.Now()
+	d := entitlement.DecideContract(c, now)
+
+	supplied := &v1.PartnerList{}
+	if err := r.Client.List(ctx, supplied, client.MatchingFields{IndexPartnerSupplier: c.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
+	}
+
+	next := c.DeepCopy()
+	next.Status.Phase = d.Phase
+	next.Status.NextTransitionAt = metaTime(d.NextTransitionAt)
+	next.Status.EntitledUntil = metaTime(d.EntitledUntil)
+	next.Status.Partners = int32(len(supplied.Items))
+	next.Status.ObservedGeneration = c.Generation
+	for _, cond := range d.Conditions {
+		cond.ObservedGeneration = c.Generation
+		meta.SetStatusCondition(&next.Status.Conditions, cond)
+	}
+	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{
+		Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonReconciled,
+		Message: "status is current", ObservedGeneration: c.Generation,
+	})
+
+	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
+		if err := r.Client.Status().Patch(ctx, next, client.MergeFrom(c)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patching status of DistributorContract %s: %w", c.Name, err)
+		}
+	}
+	if d.Changed {
+		if d.Event != nil {
+			r.Recorder.Eventf(next, nil, d.Event.Type, d.Event.Reason, "PhaseChanged", "%s", d.Event.Message)
+		}
+		if c.Status.Phase != "" && !d.PhaseDueAt.IsZero() {
+			lag := now.Sub(d.PhaseDueAt)
+			metrics.TransitionLag.Observe(lag.Seconds())
+			logger.Info("contract phase changed", "from", c.Status.Phase, "to", d.Phase, "dueAt", d.PhaseDueAt, "lag", lag)
+		} else {
+			logger.Info("contract phase", "phase", d.Phase)
+		}
+	}
+	var ends int64
+	if c.Spec.EndsAt != nil {
+		ends = c.Spec.EndsAt.Unix()
+	}
+	metrics.SetContract(c.Name, c.Spec.Distributor, d.Phase, ends)
+
+	if d.NextTransitionAt.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt)}, nil
+}
+
+// SetupWithManager watches contracts (spec changes re-plan at once) and
+// partners (so the partners count follows failovers).
+func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.DistributorContract{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1.Partner{}, supplierChanges()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("distributorcontract").
+		Complete(r)
+}
+
+// supplierChanges enqueues the contracts a partner was and is supplied by,
+// when that changes.
+func supplierChanges() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], names ...string) {
+		for _, n := range names {
+			if n != "" {
+				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object.(*v1.Partner).Status.Contract)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			o, n := e.ObjectOld.(*v1.Partner).Status.Contract, e.ObjectNew.(*v1.Partner).Status.Contract
+			if o != n {
+				enqueue(q, o, n)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if p, ok := e.Object.(*v1.Partner); ok {
+				enqueue(q, p.Status.Contract)
+			}
+		},
+	}
+}
+
+func metaTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}

@@ -1,0 +1,75 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
+
+// NewScheme returns a scheme with the built-in types and this API.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(v1.AddToScheme(s))
+	return s
+}
+
+// CacheOptions limits the cache to what the operator manages: namespaces,
+// RoleBindings and ResourceQuotas carrying its managed-by label, and
+// ClusterRoles labelled bindable. Clusters with thousands of unrelated
+// objects of those kinds cost it nothing.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{v1.LabelManagedBy: v1.ManagedByValue})
+	bindable := labels.SelectorFromSet(labels.Set{v1.LabelBindable: "true"})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Namespace{}:     {Label: managed},
+		&rbacv1.RoleBinding{}:   {Label: managed},
+		&corev1.ResourceQuota{}: {Label: managed},
+		&rbacv1.ClusterRole{}:   {Label: bindable},
+	}}
+}
+
+// Options configure the reconcilers.
+type Options struct {
+	Clock                   clock.PassiveClock
+	MaxConcurrentReconciles int
+}
+
+// Setup registers the indexes and both reconcilers with a manager.
+func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return fmt.Errorf("field indexes: %w", err)
+	}
+	if err := (&ContractReconciler{
+		Client: mgr.GetClient(), Clock: o.Clock,
+		Recorder:                mgr.GetEventRecorder("entitlement-operator"),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("DistributorContract controller: %w", err)
+	}
+	if err := (&PartnerReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
+		Recorder:                mgr.GetEventRecorder("entitlement-operator"),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("Partner controller: %w", err)
+	}
+	return nil
+}

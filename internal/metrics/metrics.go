@@ -1,0 +1,128 @@
+// Package metrics defines the operator's Prometheus metrics, registered with
+// controller-runtime's registry (served on the manager's metrics endpoint).
+package metrics
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
+
+var contractPhases = []v1.ContractPhase{v1.ContractPending, v1.ContractActive, v1.ContractExpiring, v1.ContractGrace, v1.ContractExpired}
+
+var (
+	// ContractPhase is 1 for a contract's current phase, 0 for the others.
+	ContractPhase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "entitlements_contract_phase",
+		Help: "Lifecycle phase of each DistributorContract: 1 for the current phase, 0 for the others.",
+	}, []string{"contract", "distributor", "phase"})
+
+	// ContractEnds is a contract's endsAt as a Unix time (absent when open-ended).
+	ContractEnds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "entitlements_contract_ends_timestamp_seconds",
+		Help: "endsAt of each DistributorContract with an end, as a Unix time.",
+	}, []string{"contract", "distributor"})
+
+	// TransitionLag is how late a phase change was applied after it was due.
+	TransitionLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "entitlements_transition_lag_seconds",
+		Help:    "Time from the instant a contract phase change or partner failover/revocation was due until the operator applied it.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600},
+	})
+
+	// Partners counts partners by phase and tier.
+	Partners = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "entitlements_partners",
+		Help: "Partners by entitlement phase and tier.",
+	}, []string{"phase", "tier"})
+
+	// Failovers counts partners moved to their next contract.
+	Failovers = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "entitlements_failovers_total",
+		Help: "Partners that failed over from one contract to the next.",
+	})
+
+	// Revocations counts partners whose entitlements were revoked.
+	Revocations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "entitlements_revocations_total",
+		Help: "Partners whose entitlements were revoked (no supplying contract left, or suspended).",
+	})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations)
+}
+
+// SetContract records a contract's phase and end (ends 0 for open-ended).
+func SetContract(name, distributor string, phase v1.ContractPhase, ends int64) {
+	contracts.Lock()
+	defer contracts.Unlock()
+	if old, ok := contracts.distributor[name]; ok && old != distributor {
+		deleteContractLocked(name, old)
+	}
+	contracts.distributor[name] = distributor
+	for _, p := range contractPhases {
+		v := 0.0
+		if p == phase {
+			v = 1
+		}
+		ContractPhase.WithLabelValues(name, distributor, string(p)).Set(v)
+	}
+	if ends > 0 {
+		ContractEnds.WithLabelValues(name, distributor).Set(float64(ends))
+	} else {
+		ContractEnds.DeleteLabelValues(name, distributor)
+	}
+}
+
+// DeleteContract drops a deleted contract's series.
+func DeleteContract(name string) {
+	contracts.Lock()
+	defer contracts.Unlock()
+	if d, ok := contracts.distributor[name]; ok {
+		deleteContractLocked(name, d)
+		delete(contracts.distributor, name)
+	}
+}
+
+func deleteContractLocked(name, distributor string) {
+	for _, p := range contractPhases {
+		ContractPhase.DeleteLabelValues(name, distributor, string(p))
+	}
+	ContractEnds.DeleteLabelValues(name, distributor)
+}
+
+var contracts = struct {
+	sync.Mutex
+	distributor map[string]string
+}{distributor: map[string]string{}}
+
+type phaseTier struct{ phase, tier string }
+
+var partners = struct {
+	sync.Mutex
+	by map[string]phaseTier
+}{by: map[string]phaseTier{}}
+
+// SetPartner records a partner's phase and tier; "" phase forgets it.
+func SetPartner(name string, phase v1.PartnerPhase, tier v1.Tier) {
+	partners.Lock()
+	defer partners.Unlock()
+	old, had := partners.by[name]
+	now := phaseTier{string(phase), string(tier)}
+	if had && old == now {
+		return
+	}
+	if had {
+		Partners.WithLabelValues(old.phase, old.tier).Dec()
+	}
+	if phase == "" {
+		delete(partners.by, name)
+		return
+	}
+	partners.by[name] = now
+	Partners.WithLabelValues(now.phase, now.tier).Inc()
+}

@@ -1,0 +1,183 @@
+// Package testenv runs the operator's manager in-process against a control
+// plane (internal/testcluster) and builds test objects. Shared by the
+// integration tests, the e2e tests, the benchmarks and the demo.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/controllers"
+)
+
+// Manager is a running in-process manager.
+type Manager struct {
+	// Writes counts the manager's mutating requests (anything but GET,
+	// LIST and WATCH) to the API server.
+	Writes atomic.Int64
+	// Requests counts all its requests.
+	Requests atomic.Int64
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
+}
+
+// ManagerOptions tune StartManager.
+type ManagerOptions struct {
+	Clock clock.PassiveClock
+	// Verbose logs the manager at debug level to stderr.
+	Verbose bool
+	// MetricsAddr, "0" (default) disables the endpoint.
+	MetricsAddr string
+}
+
+// StartManager starts the operator's controllers against cfg and waits for
+// its caches to sync.
+func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = "0"
+	}
+	m := &Manager{done: make(chan error, 1)}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			m.Requests.Add(1)
+			if req.Method != http.MethodGet {
+				m.Writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	if o.Verbose || os.Getenv("TEST_MANAGER_LOGS") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 controllers.NewScheme(),
+		Cache:                  controllers.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: 4}); err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() { m.done <- mgr.Start(ctx) }()
+	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer syncCancel()
+	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+		m.Stop()
+		return nil, fmt.Errorf("manager caches did not sync")
+	}
+	return m, nil
+}
+
+// Stop stops the manager and waits for it to finish; safe to call twice.
+func (m *Manager) Stop() {
+	m.stopOnce.Do(func() {
+		m.cancel()
+		select {
+		case <-m.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Contract builds a DistributorContract. A zero ends is open-ended.
+func Contract(name, distributor, region string, starts, ends time.Time, notice, grace time.Duration, ents ...v1.TierEntitlement) *v1.DistributorContract {
+	c := &v1.DistributorContract{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1.DistributorContractSpec{
+			Distributor: distributor, Region: v1.Region(region),
+			StartsAt:     metav1.NewTime(starts.UTC().Truncate(time.Second)),
+			NoticePeriod: &metav1.Duration{Duration: notice},
+			GracePeriod:  &metav1.Duration{Duration: grace},
+			Entitlements: ents,
+		},
+	}
+	if !ends.IsZero() {
+		t := metav1.NewTime(ends.UTC().Truncate(time.Second))
+		c.Spec.EndsAt = &t
+	}
+	return c
+}
+
+// Tier builds a tier entitlement.
+func Tier(tier v1.Tier, subscriptions, maxNamespaces int32) v1.TierEntitlement {
+	return v1.TierEntitlement{Tier: tier, Subscriptions: subscriptions, MaxNamespaces: maxNamespaces}
+}
+
+// AllTiers covers every tier with the same limits.
+func AllTiers(subscriptions, maxNamespaces int32) []v1.TierEntitlement {
+	return []v1.TierEntitlement{
+		Tier(v1.TierReady, subscriptions, maxNamespaces),
+		Tier(v1.TierAdvanced, subscriptions, maxNamespaces),
+		Tier(v1.TierPremier, subscriptions, maxNamespaces),
+	}
+}
+
+// Partner builds a Partner with one Group subject "<name>-admins".
+func Partner(name string, tier v1.Tier, region string, contracts []string, namespaces ...string) *v1.Partner {
+	p := &v1.Partner{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1.PartnerSpec{
+			DisplayName: name, Tier: tier, Region: v1.Region(region), Contracts: contracts,
+			Access: []v1.Subject{{Kind: v1.SubjectGroup, Name: name + "-admins"}},
+		},
+	}
+	for _, n := range namespaces {
+		p.Spec.Namespaces = append(p.Spec.Namespaces, v1.NamespaceName(n))
+	}
+	return p
+}
+
+// TierRoles are minimal bindable tier ClusterRoles for tests (the real ones
+// are in config/rbac).
+func TierRoles() []*rbacv1.ClusterRole {
+	var roles []*rbacv1.ClusterRole
+	for _, t := range []string{"ready", "advanced", "premier"} {
+		roles = append(roles, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:   v1.DefaultClusterRolePrefix + t,
+				Labels: map[string]string{v1.LabelBindable: "true"},
+			},
+			Rules: []rbacv1.PolicyRule{{
+				APIGroups: []string{v1.GroupVersion.Group}, Resources: []string{"subscriptions"},
+				Verbs: []string{"get", "list", "watch", "create", "delete"},
+			}},
+		})
+	}
+	return roles
+}
