@@ -147,7 +147,8 @@ type DistributorContractStatus struct {
 	// +optional
 	Partners int32 `json:"partners"`
 
-	// ObservedGeneration is the spec generation the status was computed for.
+	// ObservedGeneration is the spec generation the status was computed for;
+	// -1 until the operator first reconciled the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -184,8 +185,11 @@ type DistributorContract struct {
 	// +required
 	Spec DistributorContractSpec `json:"spec"`
 
-	// Status is observed by the operator.
+	// Status is observed by the operator. Until its first reconcile it reads
+	// observedGeneration -1, so kstatus (Flux, Argo CD) reports InProgress
+	// rather than Current.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status DistributorContractStatus `json:"status,omitempty"`
 }
 

@@ -245,7 +245,8 @@ type PartnerStatus struct {
 	// +listMapKey=name
 	Namespaces []NamespaceStatus `json:"namespaces,omitempty"`
 
-	// ObservedGeneration is the spec generation the status was computed for.
+	// ObservedGeneration is the spec generation the status was computed for;
+	// -1 until the operator first reconciled the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -282,8 +283,11 @@ type Partner struct {
 	// +required
 	Spec PartnerSpec `json:"spec"`
 
-	// Status is observed by the operator.
+	// Status is observed by the operator. Until its first reconcile it reads
+	// observedGeneration -1, so kstatus (Flux, Argo CD) reports InProgress
+	// rather than Current.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status PartnerStatus `json:"status,omitempty"`
 }
 
