@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -34,9 +36,11 @@ type Manager struct {
 	Writes atomic.Int64
 	// Requests counts all its requests.
 	Requests atomic.Int64
-	cancel   context.CancelFunc
-	done     chan error
-	stopOnce sync.Once
+	// BytesRead counts the response bytes it read (lists and watches).
+	BytesRead atomic.Int64
+	cancel    context.CancelFunc
+	done      chan error
+	stopOnce  sync.Once
 }
 
 // ManagerOptions tune StartManager.
@@ -46,6 +50,9 @@ type ManagerOptions struct {
 	Verbose bool
 	// MetricsAddr, "0" (default) disables the endpoint.
 	MetricsAddr string
+	// UnfilteredCache caches every namespace, RoleBinding, ResourceQuota and
+	// ClusterRole instead of only the operator's (benchmark baseline).
+	UnfilteredCache bool
 }
 
 // StartManager starts the operator's controllers against cfg and waits for
@@ -66,7 +73,11 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 			if req.Method != http.MethodGet {
 				m.Writes.Add(1)
 			}
-			return rt.RoundTrip(req)
+			resp, err := rt.RoundTrip(req)
+			if resp != nil && resp.Body != nil {
+				resp.Body = &countingBody{ReadCloser: resp.Body, n: &m.BytesRead}
+			}
+			return resp, err
 		})
 	})
 	if o.Verbose || os.Getenv("TEST_MANAGER_LOGS") != "" {
@@ -74,9 +85,13 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}
+	cacheOpts := controllers.CacheOptions()
+	if o.UnfilteredCache {
+		cacheOpts = cache.Options{}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controllers.NewScheme(),
-		Cache:                  controllers.CacheOptions(),
+		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
@@ -109,6 +124,17 @@ func (m *Manager) Stop() {
 		case <-time.After(30 * time.Second):
 		}
 	})
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -1,0 +1,255 @@
+// Package bench measures the operator on the real local control plane:
+// convergence and failover at scale, the quota overshoot window, and what
+// unrelated namespaces cost the manager. Run with `make bench`; each
+// benchmark prints its figures (b.ReportMetric) next to a baseline measured
+// in the same run, so ratios, not absolute numbers, are what to compare.
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/controllers"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
+	"github.com/partnerops/entitlement-operator/internal/testenv"
+)
+
+var (
+	cluster *testcluster.Cluster
+	k8s     client.Client
+	seq     atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// Only benchmarks use the control plane; `go test ./...` runs nothing here.
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run())
+	}
+	var err error
+	cluster, err = testcluster.Start(testcluster.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s, err = client.New(cluster.Config, client.Options{Scheme: controllers.NewScheme()})
+	if err == nil {
+		for _, r := range testenv.TierRoles() {
+			if err = k8s.Create(context.Background(), r); err != nil {
+				break
+			}
+		}
+	}
+	code := 1
+	if err == nil {
+		code = m.Run()
+	} else {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	_ = cluster.Stop()
+	os.Exit(code)
+}
+
+func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seq.Add(1)) }
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func waitAll(b *testing.B, timeout time.Duration, names []string, ok func(*v1.Partner) bool) map[string]time.Time {
+	b.Helper()
+	done := map[string]time.Time{}
+	err := testcluster.Poll(timeout, func() error {
+		list := &v1.PartnerList{}
+		if err := k8s.List(context.Background(), list); err != nil {
+			return err
+		}
+		now := time.Now()
+		by := map[string]*v1.Partner{}
+		for i := range list.Items {
+			by[list.Items[i].Name] = &list.Items[i]
+		}
+		for _, n := range names {
+			if _, seen := done[n]; !seen && by[n] != nil && ok(by[n]) {
+				done[n] = now
+			}
+		}
+		if len(done) < len(names) {
+			return fmt.Errorf("%d of %d partners done", len(done), len(names))
+		}
+		return nil
+	})
+	must(b, err)
+	return done
+}
+
+// BenchmarkConverge: time for N new partners (one namespace each) to be
+// entitled, per partner, for N=10 (baseline) and N=100.
+func BenchmarkConverge(b *testing.B) {
+	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
+	must(b, err)
+	defer m.Stop()
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("partners=%d", n), func(b *testing.B) {
+			for range b.N {
+				c := testenv.Contract(uniq("cv-c"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.AllTiers(10, 1)...)
+				must(b, k8s.Create(context.Background(), c))
+				writes := m.Writes.Load()
+				start := time.Now()
+				names := make([]string, n)
+				for i := range n {
+					names[i] = uniq("cv-p")
+					must(b, k8s.Create(context.Background(), testenv.Partner(names[i], v1.TierReady, "DE", []string{c.Name}, names[i])))
+				}
+				waitAll(b, 5*time.Minute, names, func(p *v1.Partner) bool { return p.Status.Phase == v1.PartnerEntitled })
+				el := time.Since(start)
+				b.ReportMetric(float64(el.Milliseconds())/float64(n), "ms/partner")
+				b.ReportMetric(float64(m.Writes.Load()-writes)/float64(n), "writes/partner")
+			}
+		})
+	}
+}
+
+// BenchmarkFailoverAtScale: N partners supplied by a contract that ends a
+// few seconds ahead fail over to the next one. Reports the lag of the
+// median and the last partner after the instant, for N=10 and N=100.
+func BenchmarkFailoverAtScale(b *testing.B) {
+	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
+	must(b, err)
+	defer m.Stop()
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("partners=%d", n), func(b *testing.B) {
+			for range b.N {
+				second := testenv.Contract(uniq("fs-next"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.AllTiers(10, 1)...)
+				ends := time.Now().Truncate(time.Second).Add(time.Duration(10+n/10) * time.Second)
+				first := testenv.Contract(uniq("fs-first"), "Bytec", "DE", time.Now().Add(-time.Hour), ends, 0, 0, testenv.AllTiers(10, 1)...)
+				must(b, k8s.Create(context.Background(), second))
+				must(b, k8s.Create(context.Background(), first))
+				names := make([]string, n)
+				for i := range n {
+					names[i] = uniq("fs-p")
+					must(b, k8s.Create(context.Background(), testenv.Partner(names[i], v1.TierReady, "DE", []string{first.Name, second.Name}, names[i])))
+				}
+				waitAll(b, 5*time.Minute, names, func(p *v1.Partner) bool { return p.Status.Contract == first.Name })
+				if time.Now().After(ends) {
+					b.Fatalf("partners converged only after the contract ended; raise the lead time")
+				}
+				moved := waitAll(b, 5*time.Minute, names, func(p *v1.Partner) bool { return p.Status.Contract == second.Name })
+				lags := make([]float64, 0, n)
+				for _, at := range moved {
+					lags = append(lags, at.Sub(ends).Seconds()*1000)
+				}
+				sort.Float64s(lags)
+				b.ReportMetric(lags[len(lags)/2], "p50-lag-ms")
+				b.ReportMetric(lags[len(lags)-1], "max-lag-ms")
+			}
+		})
+	}
+}
+
+// BenchmarkQuotaOvershoot: a partner with a limit of 10 over two
+// namespaces; 20 Subscriptions are created at once in each. Reports how
+// many were admitted beyond the limit (the documented overshoot window).
+func BenchmarkQuotaOvershoot(b *testing.B) {
+	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
+	must(b, err)
+	defer m.Stop()
+	const limit = 10
+	var total, rounds int
+	for range b.N {
+		c := testenv.Contract(uniq("qo-c"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierAdvanced, limit, 2))
+		name := uniq("qo-p")
+		nsA, nsB := name+"-a", name+"-b"
+		must(b, k8s.Create(context.Background(), c))
+		must(b, k8s.Create(context.Background(), testenv.Partner(name, v1.TierAdvanced, "DE", []string{c.Name}, nsA, nsB)))
+		for _, ns := range []string{nsA, nsB} {
+			must(b, testcluster.Poll(time.Minute, func() error {
+				q := &corev1.ResourceQuota{}
+				if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: v1.ResourceQuotaName}, q); err != nil {
+					return err
+				}
+				if h := q.Status.Hard[v1.SubscriptionQuotaResource]; h.Value() != limit {
+					return fmt.Errorf("status hard %s", h.String())
+				}
+				return nil
+			}))
+		}
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		for _, ns := range []string{nsA, nsB} {
+			for i := range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s := &v1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s-%d", i)},
+						Spec: v1.SubscriptionSpec{Product: "p", Customer: "c"}}
+					if k8s.Create(context.Background(), s) == nil {
+						admitted.Add(1)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		total += int(admitted.Load()) - limit
+		rounds++
+	}
+	b.ReportMetric(float64(total)/float64(rounds), "overshoot/round")
+	b.ReportMetric(limit, "limit")
+}
+
+// BenchmarkUnrelatedNamespaces: what 3000 namespaces the operator does not
+// manage cost a starting manager, in bytes read from the API server until
+// its caches are synced and its first reconciles done, against the same
+// manager before they existed (baseline), and against a manager whose cache
+// is not label-selected.
+func BenchmarkUnrelatedNamespaces(b *testing.B) {
+	for range b.N {
+		base := managerStartBytes(b, false)
+		for i := range 3000 {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%d-%d", seq.Load(), i)}}
+			must(b, k8s.Create(context.Background(), ns))
+		}
+		seq.Add(1)
+		with := managerStartBytes(b, false)
+		unfiltered := managerStartBytes(b, true)
+		b.ReportMetric(base/1024, "KiB-baseline")
+		b.ReportMetric(with/1024, "KiB-with-3000-unrelated")
+		b.ReportMetric(with/base, "ratio-selected")
+		b.ReportMetric(unfiltered/base, "ratio-unselected")
+	}
+}
+
+// managerStartBytes starts a manager, waits until it is idle, and returns
+// how many response bytes it read.
+func managerStartBytes(b *testing.B, unfiltered bool) float64 {
+	b.Helper()
+	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{UnfilteredCache: unfiltered})
+	must(b, err)
+	defer m.Stop()
+	// Idle: no request for half a second (the first reconciles are done).
+	must(b, testcluster.Poll(time.Minute, func() error {
+		r := m.Requests.Load()
+		time.Sleep(500 * time.Millisecond)
+		if m.Requests.Load() != r {
+			return fmt.Errorf("still busy")
+		}
+		return nil
+	}))
+	return float64(m.BytesRead.Load())
+}
