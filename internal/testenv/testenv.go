@@ -38,6 +38,8 @@ type Manager struct {
 	Requests atomic.Int64
 	// BytesRead counts the response bytes it read (lists and watches).
 	BytesRead atomic.Int64
+	// Forbidden counts its requests the API server refused with 403.
+	Forbidden atomic.Int64
 	cancel    context.CancelFunc
 	done      chan error
 	stopOnce  sync.Once
@@ -74,6 +76,9 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 				m.Writes.Add(1)
 			}
 			resp, err := rt.RoundTrip(req)
+			if resp != nil && resp.StatusCode == http.StatusForbidden {
+				m.Forbidden.Add(1)
+			}
 			if resp != nil && resp.Body != nil {
 				resp.Body = &countingBody{ReadCloser: resp.Body, n: &m.BytesRead}
 			}
