@@ -36,9 +36,19 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and the manager ClusterRole from markers.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and the manager ClusterRole from markers; sync the Helm chart's copies.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	@$(MAKE) -s chart
+
+.PHONY: chart
+chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles and monitoring files.
+	rm -f dist/chart/crds/*.yaml dist/chart/files/tier-roles/*.yaml
+	cp config/crd/bases/*.yaml dist/chart/crds/
+	cp config/rbac/role.yaml dist/chart/files/manager-role.yaml
+	cp config/rbac/tiers/partner_*_role.yaml dist/chart/files/tier-roles/
+	cp config/prometheus/alerts.yaml dist/chart/files/prometheus-rule.yaml
+	cp config/prometheus/dashboard.json dist/chart/files/grafana-dashboard.json
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code and docs/api.md.
@@ -53,7 +63,7 @@ fmt: ## go fmt.
 vet: ## go vet.
 	go vet ./...
 
-GENERATED := config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md
+GENERATED := config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md dist/chart/crds dist/chart/files
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Fail if a generated file is stale (regenerating changes it) or Go code is not gofmt'ed.
@@ -93,6 +103,10 @@ run: manifests generate ## Run the manager against the current kubeconfig.
 .PHONY: demo
 demo: k8s-bins ## The story end to end on a local control plane (KEEP=1 leaves it running).
 	go run ./cmd/demo $(if $(KEEP),--keep,)
+
+.PHONY: deploy
+deploy: ## Install into the current kubeconfig's cluster (server-side apply of config/default).
+	kubectl apply --server-side -k config/default
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
