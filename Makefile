@@ -88,7 +88,7 @@ test-unit: ## Only the tests that need no control plane.
 
 .PHONY: bench
 bench: k8s-bins ## Benchmarks (figures printed; see docs/benchmarks.md).
-	go test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	go test -run '^$$' -bench . -benchmem -timeout 30m ./internal/... ./test/bench/
 
 ##@ Build
 

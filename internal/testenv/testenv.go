@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,7 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: 4}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: concurrency()}); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -211,4 +212,13 @@ func TierRoles() []*rbacv1.ClusterRole {
 		})
 	}
 	return roles
+}
+
+// concurrency is the manager's MaxConcurrentReconciles: TEST_CONCURRENCY or 4
+// (the manager's default).
+func concurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("TEST_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return 4
 }
