@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"time"
 
@@ -164,6 +165,23 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		}
 		in.Namespaces[string(n)] = obs
 	}
+	// Namespaces still labelled for the partner that it no longer lists.
+	labelled := &corev1.NamespaceList{}
+	if err := r.Client.List(ctx, labelled, client.MatchingLabels{v1.LabelPartner: p.Name}); err != nil {
+		return in, fmt.Errorf("listing namespaces of Partner %s: %w", p.Name, err)
+	}
+	for _, ns := range labelled.Items {
+		if _, listed := in.Namespaces[ns.Name]; listed {
+			continue
+		}
+		obs, err := r.observeNamespace(ctx, ns.Name)
+		if err != nil {
+			return in, fmt.Errorf("observing namespace %s of Partner %s: %w", ns.Name, p.Name, err)
+		}
+		in.Namespaces[ns.Name] = obs
+		in.Unlisted = append(in.Unlisted, ns.Name)
+	}
+	sort.Strings(in.Unlisted)
 	return in, nil
 }
 
@@ -500,19 +518,23 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 			deleteNamespaces = false
 		}
 	}
-	var errs []error
+	listed := map[string]bool{}
 	for _, n := range p.Spec.Namespaces {
-		ns := &corev1.Namespace{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Name: string(n)}, ns); err != nil {
-			if !apierrors.IsNotFound(err) {
-				errs = append(errs, err)
-			}
-			continue
+		listed[string(n)] = true
+	}
+	labelled := &corev1.NamespaceList{}
+	if err := r.Client.List(ctx, labelled, client.MatchingLabels{v1.LabelPartner: p.Name}); err != nil {
+		return fmt.Errorf("listing namespaces of Partner %s: %w", p.Name, err)
+	}
+	var errs []error
+	for i := range labelled.Items {
+		ns := &labelled.Items[i]
+		if !ns.DeletionTimestamp.IsZero() {
+			continue // already going
 		}
-		if ns.Labels[v1.LabelPartner] != p.Name || !ns.DeletionTimestamp.IsZero() {
-			continue // not ours, or already going
-		}
-		if entitlement.ShouldDeleteNamespace(deleteNamespaces, p.Name, ns.Labels, ns.Annotations) {
+		// Only listed namespaces follow deletionPolicy Delete; one the
+		// partner stopped listing is kept (revoked) whatever the policy.
+		if listed[ns.Name] && entitlement.ShouldDeleteNamespace(deleteNamespaces, p.Name, ns.Labels, ns.Annotations) {
 			if err := r.Client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); client.IgnoreNotFound(err) != nil {
 				errs = append(errs, fmt.Errorf("deleting namespace %s: %w", ns.Name, err))
 				continue

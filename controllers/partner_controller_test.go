@@ -610,3 +610,37 @@ func reconcileTotals(t *testing.T) map[string]float64 {
 	}
 	return out
 }
+
+// TestUnlistedNamespaceIsRevokedAndKept: a namespace removed from
+// spec.namespaces loses access and quota but keeps its content.
+func TestUnlistedNamespaceIsRevokedAndKept(t *testing.T) {
+	needCluster(t)
+	startManager(t, testenv.ManagerOptions{})
+	c := openContract("ul-c", testenv.Tier(v1.TierAdvanced, 4, 2))
+	p := testenv.Partner("ul-p", v1.TierAdvanced, "DE", []string{c.Name}, "ul-a", "ul-b")
+	create(t, c, p)
+	eventually(t, 10*time.Second, "Entitled", partnerPhase(t, p.Name, v1.PartnerEntitled, c.Name))
+	eventually(t, 10*time.Second, "RoleBinding in ul-b", func() error {
+		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "ul-b", Name: v1.RoleBindingName}, &rbacv1.RoleBinding{})
+	})
+	createSubscription(t, "ul-b", "kept")
+	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Namespaces = p.Spec.Namespaces[:1] })
+	eventually(t, 10*time.Second, "RoleBinding in ul-b gone", notFound(&rbacv1.RoleBinding{}, "ul-b", v1.RoleBindingName))
+	eventually(t, 10*time.Second, "ul-b quota 0", quotaSettled("ul-b", 0))
+	eventually(t, 10*time.Second, "status shows ul-b revoked", func() error {
+		got := getPartner(t, p.Name)
+		for _, n := range got.Status.Namespaces {
+			if n.Name == "ul-b" && n.State == v1.NamespaceRevoked && strings.Contains(n.Message, "no longer listed") {
+				return nil
+			}
+		}
+		return fmt.Errorf("namespaces %+v", got.Status.Namespaces)
+	})
+	if err := k8s.Get(ctx(t), types.NamespacedName{Namespace: "ul-b", Name: "kept"}, &v1.Subscription{}); err != nil {
+		t.Errorf("Subscription in the unlisted namespace: %v", err)
+	}
+	ns, err := getNamespace("ul-b")
+	if err != nil || !ns.DeletionTimestamp.IsZero() || ns.Labels[v1.LabelState] != "Revoked" {
+		t.Errorf("unlisted namespace: err %v labels %v", err, ns.Labels)
+	}
+}

@@ -38,6 +38,9 @@ type PartnerInput struct {
 	Contracts map[string]*v1.DistributorContract
 	// Namespaces maps each listed namespace to what was observed.
 	Namespaces map[string]NamespaceObservation
+	// Unlisted are namespaces labelled for this partner that spec.namespaces
+	// no longer lists (sorted): they are revoked and kept, never deleted.
+	Unlisted []string
 	// Roles maps ClusterRole names to what was observed.
 	Roles map[string]RoleObservation
 	Now   time.Time
@@ -188,6 +191,13 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	for i := range plan.Namespaces {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]
 		plan.Used += used[i]
+	}
+	for _, name := range in.Unlisted {
+		obs := in.Namespaces[name]
+		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
+			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: obs.Used,
+			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
+		})
 	}
 
 	if !entitled {
