@@ -132,7 +132,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		obs := in.Roles[role]
 		switch {
 		case !obs.Exists:
-			problems = append(problems, problem{v1.ReasonRoleNotBindable, fmt.Sprintf("ClusterRole %s does not exist", role)})
+			problems = append(problems, problem{v1.ReasonRoleNotBindable, fmt.Sprintf("ClusterRole %s does not exist; create it labelled %s=true", role, v1.LabelBindable)})
 		case !obs.Bindable:
 			problems = append(problems, problem{v1.ReasonRoleNotBindable,
 				fmt.Sprintf("ClusterRole %s is not labelled %s=true; the operator binds only such roles", role, v1.LabelBindable)})
@@ -222,7 +222,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	} else {
 		plan.Remove = append(plan.Remove, v1.ConditionReconciling)
 	}
-	plan.Events = partnerEvents(p, plan)
+	plan.Events = partnerEvents(p, plan, problems)
 	return plan
 }
 
@@ -290,11 +290,15 @@ func entitledCondition(p *v1.Partner, plan PartnerPlan) metav1.Condition {
 func expiringCondition(p *v1.Partner, plan PartnerPlan) metav1.Condition {
 	s := plan.Supply
 	c := metav1.Condition{Type: v1.ConditionContractExpiring, Status: metav1.ConditionFalse, Reason: v1.ReasonNotExpiring}
-	if !s.Entitled() || (s.Phase != v1.ContractExpiring && s.Phase != v1.ContractGrace) {
+	switch {
+	case p.Spec.Suspended:
+		c.Message = "the partner is suspended"
+		return c
+	case !s.Entitled():
+		c.Message = "no contract supplies the partner"
+		return c
+	case s.Phase != v1.ContractExpiring && s.Phase != v1.ContractGrace:
 		c.Message = "the supplying contract is not near its end"
-		if !s.Entitled() {
-			c.Message = "no contract supplies the partner"
-		}
 		return c
 	}
 	c.Status = metav1.ConditionTrue
@@ -312,7 +316,7 @@ func expiringCondition(p *v1.Partner, plan PartnerPlan) metav1.Condition {
 }
 
 // partnerEvents compares the plan with the partner's last status.
-func partnerEvents(p *v1.Partner, plan PartnerPlan) []Event {
+func partnerEvents(p *v1.Partner, plan PartnerPlan, problems []problem) []Event {
 	var evs []Event
 	old := p.Status
 	s := plan.Supply
@@ -338,15 +342,18 @@ func partnerEvents(p *v1.Partner, plan PartnerPlan) []Event {
 			evs = append(evs, Event{corev1.EventTypeWarning, v1.EventNamespaceConflict, n.Message})
 		}
 	}
-	if plan.Stalled != nil {
-		oldStalled := findCondition(old.Conditions, v1.ConditionStalled)
-		changed := oldStalled == nil || oldStalled.Message != plan.Stalled.Message
-		if changed && plan.Stalled.Reason == v1.ReasonRoleNotBindable {
-			evs = append(evs, Event{corev1.EventTypeWarning, v1.EventRoleNotBindable, plan.Stalled.Message})
+	// One event per problem when it first appears: a problem already named
+	// in the last Stalled message is not announced again because another
+	// one came or went.
+	oldStalled := ""
+	if c := findCondition(old.Conditions, v1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		oldStalled = c.Message
+	}
+	for _, pr := range problems {
+		if pr.reason == v1.ReasonNamespaceConflict || strings.Contains(oldStalled, pr.message) {
+			continue // conflicts have their per-namespace event above
 		}
-		if changed && (plan.Stalled.Reason == v1.ReasonContractNotFound || plan.Stalled.Reason == v1.ReasonContractMismatch) {
-			evs = append(evs, Event{corev1.EventTypeWarning, plan.Stalled.Reason, plan.Stalled.Message})
-		}
+		evs = append(evs, Event{corev1.EventTypeWarning, pr.reason, pr.message})
 	}
 	return evs
 }

@@ -58,18 +58,16 @@ func SelectSupply(spec *v1.PartnerSpec, contracts map[string]*v1.DistributorCont
 	for _, name := range spec.Contracts {
 		c := contracts[name]
 		if c == nil {
-			s.Skipped = append(s.Skipped, Skip{name, v1.ReasonContractNotFound, fmt.Sprintf("contract %s not found", name)})
+			s.skip(name, v1.ReasonContractNotFound, "contract %s not found", name)
 			continue
 		}
 		if c.Spec.Region != spec.Region {
-			s.Skipped = append(s.Skipped, Skip{name, v1.ReasonContractMismatch,
-				fmt.Sprintf("contract %s is for region %s, the partner is in %s", name, c.Spec.Region, spec.Region)})
+			s.skip(name, v1.ReasonContractMismatch, "contract %s is for region %s, the partner is in %s", name, c.Spec.Region, spec.Region)
 			continue
 		}
 		ent := EntitlementFor(c, spec.Tier)
 		if ent == nil {
-			s.Skipped = append(s.Skipped, Skip{name, v1.ReasonContractMismatch,
-				fmt.Sprintf("contract %s does not cover tier %s", name, spec.Tier)})
+			s.skip(name, v1.ReasonContractMismatch, "contract %s does not cover tier %s", name, spec.Tier)
 			continue
 		}
 		sched := ScheduleOf(&c.Spec)
@@ -84,14 +82,22 @@ func SelectSupply(spec *v1.PartnerSpec, contracts map[string]*v1.DistributorCont
 		case Supplies(phase):
 			s.Contract, s.Distributor, s.Entitlement, s.Schedule, s.Phase = name, c.Spec.Distributor, ent, sched, phase
 		case phase == v1.ContractPending:
-			s.Skipped = append(s.Skipped, Skip{name, v1.ReasonContractPending,
-				fmt.Sprintf("contract %s starts at %s", name, formatTime(sched.StartsAt))})
+			s.skip(name, v1.ReasonContractPending, "contract %s starts at %s", name, formatTime(sched.StartsAt))
 		default:
-			s.Skipped = append(s.Skipped, Skip{name, v1.ReasonContractExpired,
-				fmt.Sprintf("contract %s ended at %s", name, formatTime(sched.SupplyEndsAt()))})
+			s.skip(name, v1.ReasonContractExpired, "contract %s ended at %s", name, formatTime(sched.SupplyEndsAt()))
 		}
 	}
 	return s
+}
+
+// skip records why a contract listed before the supplying one (or any, when
+// none supplies) does not supply; those after the supplying one are not
+// reported — they do not matter until it ends.
+func (s *Supply) skip(name, reason, format string, args ...any) {
+	if s.Contract != "" {
+		return
+	}
+	s.Skipped = append(s.Skipped, Skip{name, reason, fmt.Sprintf(format, args...)})
 }
 
 // Successor is the contract the partner fails over to when the current
