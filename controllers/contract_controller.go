@@ -80,7 +80,13 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	})
 
 	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
-		if err := r.Client.Status().Patch(ctx, next, client.MergeFrom(c)); err != nil {
+		// Optimistic lock: a stale cached copy must not re-announce a phase
+		// change the status already records (see the Partner reconciler).
+		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
+				return ctrl.Result{RequeueAfter: staleRetry}, nil
+			}
 			return ctrl.Result{}, fmt.Errorf("patching status of DistributorContract %s: %w", c.Name, err)
 		}
 	}

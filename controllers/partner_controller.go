@@ -113,7 +113,14 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	next := p.DeepCopy()
 	r.setStatus(next, &plan, applyErr)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
-		if err := r.Client.Status().Patch(ctx, next, client.MergeFrom(p)); err != nil {
+		// The optimistic lock makes a reconcile of a stale cached copy fail
+		// instead of overwriting newer status and announcing its events a
+		// second time; the watch event of the newer copy is on its way.
+		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) && applyErr == nil {
+				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
+				return ctrl.Result{RequeueAfter: staleRetry}, nil
+			}
 			return ctrl.Result{}, errors.Join(applyErr, fmt.Errorf("patching status of Partner %s: %w", p.Name, err))
 		}
 	}

@@ -172,6 +172,9 @@ func TestGrantCreatesExactlyTheExpectedObjects(t *testing.T) {
 		t.Errorf("finalizer %s missing", v1.Finalizer)
 	}
 	eventually(t, 5*time.Second, "Granted event", hasEvent("Partner", p.Name, v1.EventGranted))
+	// Reconciles of stale cached copies (triggered by the children just
+	// created) must not announce the grant again.
+	consistently(t, 2*time.Second, "one Granted event", emittedOnce("Partner", p.Name, v1.EventGranted))
 }
 
 func hasFinalizer(p *v1.Partner) bool {

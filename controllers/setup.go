@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -18,6 +19,11 @@ import (
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
+
+// staleRetry is the backstop for a reconcile whose cached copy turned out
+// stale at its status write; normally the watch event of the newer copy
+// triggers the next reconcile first.
+const staleRetry = time.Second
 
 // NewScheme returns a scheme with the built-in types and this API.
 func NewScheme() *runtime.Scheme {

@@ -190,6 +190,41 @@ func hasEvent(kind, name, reason string) func() error {
 	}
 }
 
+// eventOccurrences says how often reason was emitted on the object,
+// counting repeats the recorder folded into an event series.
+func eventOccurrences(kind, name, reason string) (int, error) {
+	list := &eventsv1.EventList{}
+	if err := k8s.List(context.Background(), list); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range list.Items {
+		if e.Regarding.Kind != kind || e.Regarding.Name != name || e.Reason != reason {
+			continue
+		}
+		switch {
+		case e.Series != nil:
+			n += int(e.Series.Count)
+		case e.DeprecatedCount > 1:
+			n += int(e.DeprecatedCount)
+		default:
+			n++
+		}
+	}
+	return n, nil
+}
+
+// emittedOnce fails when reason was emitted on the object more than once.
+func emittedOnce(kind, name, reason string) func() error {
+	return func() error {
+		n, err := eventOccurrences(kind, name, reason)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("%s on %s %s emitted %d times, want once", reason, kind, name, n)
+		}
+		return err
+	}
+}
+
 func getNamespace(name string) (*corev1.Namespace, error) {
 	ns := &corev1.Namespace{}
 	err := k8s.Get(context.Background(), types.NamespacedName{Name: name}, ns)
