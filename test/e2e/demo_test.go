@@ -1,0 +1,110 @@
+// Package e2e_test runs the real manager binary against the local control
+// plane (internal/testcluster) and drives it like a user would: the story
+// of internal/demo (the same `make demo` shows), and the demo program
+// itself, interrupted, leaving no process behind.
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/partnerops/entitlement-operator/internal/demo"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
+)
+
+// needCluster skips under -short and fails when the control-plane binaries
+// are missing (`make k8s-bins`).
+func needCluster(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local control plane (internal/testcluster) and builds the manager binary")
+	}
+	if err := testcluster.Available(); err != nil {
+		t.Fatal(err)
+	}
+	root, err := testcluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestDemoStory builds the manager binary, runs it against a fresh control
+// plane with the real tier ClusterRoles, plays the demo's story and asserts
+// that every one of its checks holds.
+func TestDemoStory(t *testing.T) {
+	root := needCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "manager")
+	if err := demo.BuildManager(ctx, root, bin); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	tl := demo.NewTimeline(out, time.Now(), false)
+	env, err := demo.Up(ctx, demo.EnvOptions{Root: root, ManagerBinary: bin, Dir: dir, Timeline: tl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping: %v", err)
+		}
+	}()
+	if env.Manager.Args[0] != bin {
+		t.Fatalf("the manager runs %s, want the binary built at %s", env.Manager.Args[0], bin)
+	}
+	if len(env.TierRoles.BuiltIn) > 0 {
+		t.Errorf("tier ClusterRoles %v fell back to built-in ones: %v", env.TierRoles.BuiltIn, env.TierRoles.Problems)
+	}
+
+	// The story's own narration stops with storyCtx, before the control
+	// plane does.
+	storyCtx, stopStory := context.WithCancel(ctx)
+	res, err := demo.Run(storyCtx, env.Config, demo.Options{Timeline: tl})
+	stopStory()
+	t.Logf("timeline:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("the story could not be played: %v\nmanager log:\n%s", err, env.Manager.Logs())
+	}
+	if len(res.Checks) == 0 {
+		t.Fatal("the story checked nothing")
+	}
+	for _, c := range res.Checks {
+		if !c.OK {
+			t.Errorf("FAIL %s: %s", c.Name, c.Detail)
+		}
+	}
+	if !res.Passed() {
+		t.Logf("manager log (end):\n%s", env.Manager.Logs())
+	}
+	select {
+	case <-env.Manager.Done():
+		t.Errorf("the manager exited during the story: %v", env.Manager.Exited())
+	default:
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.TrimRight(b.buf.String(), "\n")
+}
