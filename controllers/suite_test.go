@@ -29,42 +29,20 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	var err error
-	cluster, err = testcluster.Start(testcluster.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cluster.Stop()
-	k8s, err = client.New(cluster.Config, client.Options{Scheme: controllers.NewScheme()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	for _, r := range testenv.TierRoles() {
-		if err := k8s.Create(context.Background(), r); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+	os.Exit(testcluster.RunTests(m, !testing.Short(), testcluster.Options{}, func(c *testcluster.Cluster) error {
+		cluster = c
+		var err error
+		if k8s, err = client.New(c.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+			return err
 		}
-	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintln(os.Stderr, "---- control plane logs (tail) ----")
-		logs := cluster.Logs()
-		if len(logs) > 20000 {
-			logs = logs[len(logs)-20000:]
+		for _, r := range testenv.TierRoles() {
+			if err := k8s.Create(context.Background(), r); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintln(os.Stderr, logs)
-	}
-	return code
+		return nil
+	}))
 }
 
 func needCluster(t *testing.T) {

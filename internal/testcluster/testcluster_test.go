@@ -21,21 +21,7 @@ import (
 // counted and enforced by the API server, and a deleted namespace with
 // content really terminates and disappears (kube-controller-manager).
 func TestControlPlaneIsReal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the local control plane")
-	}
-	c, err := testcluster.Start(testcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Log(c.Logs())
-		}
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	}()
+	c := testcluster.StartForTest(t, testcluster.Options{})
 	cs := kubernetes.NewForConfigOrDie(c.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -71,7 +57,7 @@ func TestControlPlaneIsReal(t *testing.T) {
 		}
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm-over", Namespace: ns.Name}}
-	_, err = cs.CoreV1().ConfigMaps(ns.Name).Create(ctx, cm, metav1.CreateOptions{})
+	_, err := cs.CoreV1().ConfigMaps(ns.Name).Create(ctx, cm, metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
 		t.Fatalf("third ConfigMap: want a Forbidden 'exceeded quota' error, got %v", err)
 	}

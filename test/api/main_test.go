@@ -48,26 +48,15 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		// Every test skips itself.
-		os.Exit(m.Run())
-	}
-	c, err := testcluster.Start(testcluster.Options{NoControllerManager: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster, restCfg = c, c.Config
-	dyn = dynamic.NewForConfigOrDie(restCfg)
-	kube = kubernetes.NewForConfigOrDie(restCfg)
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		if code == 0 {
-			code = 1
+	os.Exit(testcluster.RunTests(m, !testing.Short(), testcluster.Options{NoControllerManager: true}, func(c *testcluster.Cluster) error {
+		cluster, restCfg = c, c.Config
+		var err error
+		if dyn, err = dynamic.NewForConfig(restCfg); err != nil {
+			return err
 		}
-	}
-	os.Exit(code)
+		kube, err = kubernetes.NewForConfig(restCfg)
+		return err
+	}))
 }
 
 // needCluster skips a test under -short.

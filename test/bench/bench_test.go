@@ -37,34 +37,26 @@ var (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	// Only benchmarks use the control plane; `go test ./...` runs nothing here.
-	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
-		os.Exit(m.Run())
+	benchmarking := false
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		benchmarking = true
 	}
-	var err error
-	cluster, err = testcluster.Start(testcluster.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	k8s, err = client.New(cluster.Config, client.Options{Scheme: controllers.NewScheme()})
-	if err == nil {
-		watcher, err = client.NewWithWatch(cluster.Config, client.Options{Scheme: controllers.NewScheme()})
-	}
-	if err == nil {
+	os.Exit(testcluster.RunTests(m, benchmarking, testcluster.Options{}, func(c *testcluster.Cluster) error {
+		cluster = c
+		var err error
+		if k8s, err = client.New(c.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+			return err
+		}
+		if watcher, err = client.NewWithWatch(c.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+			return err
+		}
 		for _, r := range testenv.TierRoles() {
-			if err = k8s.Create(context.Background(), r); err != nil {
-				break
+			if err := k8s.Create(context.Background(), r); err != nil {
+				return err
 			}
 		}
-	}
-	code := 1
-	if err == nil {
-		code = m.Run()
-	} else {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	_ = cluster.Stop()
-	os.Exit(code)
+		return nil
+	}))
 }
 
 func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seq.Add(1)) }

@@ -61,40 +61,18 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	flag.Parse()
 	var err error
 	if root, err = testcluster.RepoRoot(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	if testing.Short() {
-		return m.Run()
-	}
-	cluster, err = testcluster.Start(testcluster.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cluster.Stop()
-	admin, err = client.New(cluster.Config, client.Options{Scheme: controllers.NewScheme()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintln(os.Stderr, "---- control plane logs (tail) ----")
-		logs := cluster.Logs()
-		if len(logs) > 20000 {
-			logs = logs[len(logs)-20000:]
-		}
-		fmt.Fprintln(os.Stderr, logs)
-	}
-	return code
+	os.Exit(testcluster.RunTests(m, !testing.Short(), testcluster.Options{}, func(c *testcluster.Cluster) error {
+		cluster = c
+		var err error
+		admin, err = client.New(c.Config, client.Options{Scheme: controllers.NewScheme()})
+		return err
+	}))
 }
 
 func needCluster(t *testing.T) {

@@ -80,20 +80,7 @@ func TestManagerRoleHasNoWildcard(t *testing.T) {
 }
 
 func TestManagerWorksWithItsOwnRBAC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the local control plane")
-	}
-	c, err := testcluster.Start(testcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			logs := c.Logs()
-			t.Log(logs[max(0, len(logs)-10000):])
-		}
-		_ = c.Stop()
-	}()
+	c := testcluster.StartForTest(t, testcluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	admin, err := client.New(c.Config, client.Options{Scheme: controllers.NewScheme()})

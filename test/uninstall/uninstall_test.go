@@ -23,14 +23,7 @@ import (
 )
 
 func TestDeletingTheCRDKeepsNamespaces(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the local control plane")
-	}
-	c, err := testcluster.Start(testcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Stop() }()
+	c := testcluster.StartForTest(t, testcluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	k8s, err := client.New(c.Config, client.Options{Scheme: controllers.NewScheme()})
