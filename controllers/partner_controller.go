@@ -57,6 +57,7 @@ type PartnerReconciler struct {
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners/finalizers,verbs=update
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=subscriptions,verbs=list
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;patch;delete
@@ -166,7 +167,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		}
 	}
 	for _, n := range p.Spec.Namespaces {
-		obs, err := r.observeNamespace(ctx, string(n))
+		obs, err := r.observeNamespace(ctx, p.Name, string(n))
 		if err != nil {
 			return in, fmt.Errorf("observing namespace %s of Partner %s: %w", n, p.Name, err)
 		}
@@ -181,7 +182,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		if _, listed := in.Namespaces[ns.Name]; listed {
 			continue
 		}
-		obs, err := r.observeNamespace(ctx, ns.Name)
+		obs, err := r.observeNamespace(ctx, p.Name, ns.Name)
 		if err != nil {
 			return in, fmt.Errorf("observing namespace %s of Partner %s: %w", ns.Name, p.Name, err)
 		}
@@ -208,7 +209,7 @@ func (r *PartnerReconciler) observeRole(ctx context.Context, name string) (entit
 	return entitlement.RoleObservation{Exists: true, Bindable: role.Labels[v1.LabelBindable] == "true"}, nil
 }
 
-func (r *PartnerReconciler) observeNamespace(ctx context.Context, name string) (entitlement.NamespaceObservation, error) {
+func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name string) (entitlement.NamespaceObservation, error) {
 	ns := &corev1.Namespace{}
 	// Managed namespaces are in the cache; anything else is read directly,
 	// so an unmanaged namespace of that name is seen (and never adopted).
@@ -235,6 +236,17 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, name string) (
 	} else if !apierrors.IsNotFound(err) {
 		return obs, err
 	}
+	if obs.Owner != partner {
+		return obs, nil // someone else's: its content is none of our business
+	}
+	// The quota's count can lag (see entitlement.NamespaceUsage): count the
+	// Subscriptions with a live, metadata-only list.
+	subs := &metav1.PartialObjectMetadataList{}
+	subs.SetGroupVersionKind(v1.GroupVersion.WithKind("SubscriptionList"))
+	if err := r.APIReader.List(ctx, subs, client.InNamespace(name)); err != nil {
+		return obs, fmt.Errorf("listing Subscriptions: %w", err)
+	}
+	obs.Subscriptions = int64(len(subs.Items))
 	return obs, nil
 }
 

@@ -21,6 +21,13 @@ type NamespaceObservation struct {
 	Terminating bool
 	// Used is how many Subscriptions its quota counts (0 without a quota).
 	Used int64
+	// Subscriptions is how many Subscription objects exist in it (listed
+	// live; the quota's count can lag behind, see NamespaceUsage).
+	Subscriptions int64
+}
+
+func (o NamespaceObservation) usage(granted bool) NamespaceUsage {
+	return NamespaceUsage{Charged: o.Used, Present: o.Subscriptions, Granted: granted}
 }
 
 // RoleObservation is what the operator saw of the tier's ClusterRole.
@@ -148,8 +155,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	if entitled {
 		maxNS = int(max(plan.Supply.Entitlement.MaxNamespaces, 1))
 	}
-	used := make([]int64, len(p.Spec.Namespaces))
-	granted := make([]bool, len(p.Spec.Namespaces))
+	usage := make([]NamespaceUsage, len(p.Spec.Namespaces))
 	terminating := false
 	for i, n := range p.Spec.Namespaces {
 		name := string(n)
@@ -172,30 +178,30 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 			np.State, np.Manage, np.Create = v1.NamespaceGranted, true, !obs.Exists
 			np.Bind = plan.ClusterRole != ""
 			np.ExtraQuota = plan.Supply.Entitlement.NamespaceQuota
-			used[i], granted[i] = obs.Used, true
+			usage[i] = obs.usage(true)
 		case entitled:
 			np.State, np.Manage = v1.NamespaceOverLimit, obs.Exists
 			np.Message = fmt.Sprintf("tier %s through contract %s grants %d namespace(s); %s is not granted", p.Spec.Tier, plan.Supply.Contract, maxNS, name)
-			used[i] = obs.Used
+			usage[i] = obs.usage(false)
 		default:
 			np.State, np.Manage = v1.NamespaceRevoked, obs.Exists
 			if !obs.Exists {
 				np.Message = "not created: the partner is not entitled"
 			}
-			used[i] = obs.Used
+			usage[i] = obs.usage(false)
 		}
-		np.Used = used[i]
+		np.Used = usage[i].Used()
 		plan.Namespaces = append(plan.Namespaces, np)
 	}
-	hard := SpreadQuota(plan.Hard, used, granted)
+	hard := SpreadQuota(plan.Hard, usage)
 	for i := range plan.Namespaces {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]
-		plan.Used += used[i]
+		plan.Used += plan.Namespaces[i].Used
 	}
 	for _, name := range in.Unlisted {
 		obs := in.Namespaces[name]
 		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
-			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: obs.Used,
+			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: obs.usage(false).Used(),
 			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
 		})
 	}

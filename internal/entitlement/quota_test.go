@@ -5,48 +5,70 @@ import (
 	"testing"
 )
 
+// charged builds usages whose quota count is exact (Present = Charged).
+func charged(granted []bool, used ...int64) []NamespaceUsage {
+	us := make([]NamespaceUsage, len(used))
+	for i, u := range used {
+		us[i] = NamespaceUsage{Charged: u, Present: u, Granted: granted[i]}
+	}
+	return us
+}
+
 func TestSpreadQuota(t *testing.T) {
+	both := []bool{true, true}
 	cases := []struct {
-		name    string
-		limit   int64
-		used    []int64
-		granted []bool
-		want    []int64
+		name  string
+		limit int64
+		usage []NamespaceUsage
+		want  []int64
 	}{
-		{"unused, both granted: each gets the whole limit", 5, []int64{0, 0}, []bool{true, true}, []int64{5, 5}},
-		{"exactly at the limit: each keeps its usage", 5, []int64{3, 2}, []bool{true, true}, []int64{3, 2}},
-		{"partly used: usage plus what is left", 5, []int64{3, 0}, []bool{true, true}, []int64{5, 2}},
-		{"over the limit: never below usage", 5, []int64{4, 3}, []bool{true, true}, []int64{4, 3}},
-		{"non-granted gets 0, its usage still counts", 5, []int64{1, 3}, []bool{true, false}, []int64{2, 0}},
-		{"non-granted usage alone exhausts the limit", 5, []int64{0, 6}, []bool{true, false}, []int64{0, 0}},
-		{"negative usage treated as 0", 5, []int64{-3, 2}, []bool{true, true}, []int64{3, 5}},
-		{"zero limit: only usage", 0, []int64{0, 2}, []bool{true, true}, []int64{0, 2}},
-		{"zero limit, nothing used", 0, []int64{0}, []bool{true}, []int64{0}},
-		{"nothing granted", 5, []int64{1, 1}, []bool{false, false}, []int64{0, 0}},
-		{"single namespace", 10, []int64{7}, []bool{true}, []int64{10}},
-		{"no namespaces", 10, nil, nil, []int64{}},
+		{"unused, both granted: each gets the whole limit", 5, charged(both, 0, 0), []int64{5, 5}},
+		{"exactly at the limit: each keeps its usage", 5, charged(both, 3, 2), []int64{3, 2}},
+		{"partly used: usage plus what is left", 5, charged(both, 3, 0), []int64{5, 2}},
+		{"over the limit: never below usage", 5, charged(both, 4, 3), []int64{4, 3}},
+		{"non-granted gets 0, its usage still counts", 5, charged([]bool{true, false}, 1, 3), []int64{2, 0}},
+		{"non-granted usage alone exhausts the limit", 5, charged([]bool{true, false}, 0, 6), []int64{0, 0}},
+		{"negative usage treated as 0", 5, charged(both, -3, 2), []int64{3, 5}},
+		{"zero limit: only usage", 0, charged(both, 0, 2), []int64{0, 2}},
+		{"zero limit, nothing used", 0, charged([]bool{true}, 0), []int64{0}},
+		{"nothing granted", 5, charged([]bool{false, false}, 1, 1), []int64{0, 0}},
+		{"single namespace", 10, charged([]bool{true}, 7), []int64{10}},
+		{"no namespaces", 10, nil, []int64{}},
+		// The quota of b counts 1 of its 2 Subscriptions (kube-controller-
+		// manager recalculated from a stale cache): nothing is left, and b's
+		// hard must not let admission in a third.
+		{"quota count lags: hard from the charged count, left from the objects", 5,
+			[]NamespaceUsage{{Charged: 3, Present: 3, Granted: true}, {Charged: 1, Present: 2, Granted: true}}, []int64{3, 1}},
+		{"quota count lags with room left", 6,
+			[]NamespaceUsage{{Charged: 3, Present: 3, Granted: true}, {Charged: 1, Present: 2, Granted: true}}, []int64{4, 2}},
+		{"quota count ahead (a delete not yet replenished): the count wins", 5,
+			[]NamespaceUsage{{Charged: 3, Present: 2, Granted: true}, {Charged: 0, Present: 0, Granted: true}}, []int64{5, 2}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := SpreadQuota(tc.limit, tc.used, tc.granted)
+			got := SpreadQuota(tc.limit, tc.usage)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("SpreadQuota(limit %d, used %v, granted %v): want %v, got %v", tc.limit, tc.used, tc.granted, tc.want, got)
+				t.Errorf("SpreadQuota(limit %d, usage %+v): want %v, got %v", tc.limit, tc.usage, tc.want, got)
 			}
-			// Invariants: granted hards never below usage; total usage plus
-			// any one namespace's headroom never exceeds max(limit, usage).
+			// Invariants: a granted hard is never below what its quota
+			// charges; the usage plus what admission lets into any one
+			// namespace never exceeds max(limit, usage).
 			var total int64
-			for _, u := range tc.used {
-				total += max(u, 0)
+			for _, u := range tc.usage {
+				total += u.Used()
 			}
-			for i := range got {
-				if !tc.granted[i] {
+			for i, u := range tc.usage {
+				if !u.Granted {
+					if got[i] != 0 {
+						t.Errorf("namespace %d: not granted, hard %d", i, got[i])
+					}
 					continue
 				}
-				if got[i] < max(tc.used[i], 0) {
-					t.Errorf("namespace %d: hard %d below its usage %d", i, got[i], tc.used[i])
+				if got[i] < max(u.Charged, 0) {
+					t.Errorf("namespace %d: hard %d below its charged usage %d", i, got[i], u.Charged)
 				}
-				if head := got[i] - max(tc.used[i], 0); total+head > max(tc.limit, total) {
-					t.Errorf("namespace %d: headroom %d lets the partner exceed limit %d (usage %d)", i, head, tc.limit, total)
+				if head := got[i] - max(u.Charged, 0); total+head > max(tc.limit, total) {
+					t.Errorf("namespace %d: admission headroom %d lets the partner exceed limit %d (usage %d)", i, head, tc.limit, total)
 				}
 			}
 		})
