@@ -189,7 +189,8 @@ const (
 
 // SubscriptionUsage is a partner's subscription count against its limit.
 type SubscriptionUsage struct {
-	// Used is how many Subscriptions the partner holds across its namespaces.
+	// Used is how many Subscriptions the partner holds across its namespaces,
+	// including those it no longer lists (they still count against Hard).
 	// +optional
 	Used int32 `json:"used"`
 	// Hard is how many it may hold (0 when revoked).
@@ -239,7 +240,9 @@ type PartnerStatus struct {
 	// +optional
 	Subscriptions SubscriptionUsage `json:"subscriptions,omitempty"`
 
-	// Namespaces is the state of each listed namespace.
+	// Namespaces is the state of each listed namespace, then of each
+	// namespace still labelled for the partner that it no longer lists
+	// (Revoked, content kept).
 	// +optional
 	// +listType=map
 	// +listMapKey=name

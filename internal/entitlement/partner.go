@@ -193,17 +193,22 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		np.Used = usage[i].Used()
 		plan.Namespaces = append(plan.Namespaces, np)
 	}
+	// Namespaces the partner no longer lists keep their Subscriptions, and
+	// those still count against its limit: dropping a namespace from the
+	// list must not be a way to sell more.
+	for _, name := range in.Unlisted {
+		obs := in.Namespaces[name]
+		u := obs.usage(false)
+		usage = append(usage, u)
+		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
+			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: u.Used(),
+			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
+		})
+	}
 	hard := SpreadQuota(plan.Hard, usage)
 	for i := range plan.Namespaces {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]
 		plan.Used += plan.Namespaces[i].Used
-	}
-	for _, name := range in.Unlisted {
-		obs := in.Namespaces[name]
-		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
-			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: obs.usage(false).Used(),
-			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
-		})
 	}
 
 	if !entitled {

@@ -365,6 +365,11 @@ func TestPlanPartnerUnlistedNamespaces(t *testing.T) {
 	if g := nsPlan(t, plan, "going"); g.Manage || g.State != v1.NamespaceRevoked {
 		t.Errorf("unlisted terminating namespace: want Revoked and not managed, got %+v", g)
 	}
+	// Its 4 Subscriptions still count against the limit of 10.
+	if a := nsPlan(t, plan, "a"); a.SubscriptionsHard != 6 || plan.Used != 4 || plan.Hard != 10 {
+		t.Errorf("limit 10 with 4 used in an unlisted namespace: want a hard 6, used 4/10; got a hard %d, used %d/%d",
+			a.SubscriptionsHard, plan.Used, plan.Hard)
+	}
 }
 
 func TestClusterRoleFor(t *testing.T) {
