@@ -57,7 +57,7 @@ type PartnerReconciler struct {
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners/finalizers,verbs=update
-// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=subscriptions,verbs=list
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=subscriptions,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;patch;delete
@@ -240,13 +240,31 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 		return obs, nil // someone else's: its content is none of our business
 	}
 	// The quota's count can lag (see entitlement.NamespaceUsage): count the
-	// Subscriptions with a live, metadata-only list.
+	// Subscriptions too, from the metadata-only cache (its own lag is
+	// short: a Subscription arriving in it re-queues the partner).
 	subs := &metav1.PartialObjectMetadataList{}
 	subs.SetGroupVersionKind(v1.GroupVersion.WithKind("SubscriptionList"))
-	if err := r.APIReader.List(ctx, subs, client.InNamespace(name)); err != nil {
+	if err := r.Client.List(ctx, subs, client.InNamespace(name)); err != nil {
 		return obs, fmt.Errorf("listing Subscriptions: %w", err)
 	}
 	obs.Subscriptions = int64(len(subs.Items))
+	if obs.Subscriptions > obs.Used {
+		// More objects than the cached quota counts: either the quota's count
+		// lags (kube-controller-manager), or only our copy of the quota does
+		// (its admission update not seen yet). Only the live quota tells;
+		// spreading from a stale copy would refuse Subscriptions the partner
+		// may have.
+		live := &corev1.ResourceQuota{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, live)
+		switch {
+		case err == nil:
+			if u, ok := live.Status.Used[v1.SubscriptionQuotaResource]; ok {
+				obs.Used = u.Value()
+			}
+		case !apierrors.IsNotFound(err):
+			return obs, fmt.Errorf("reading ResourceQuota %s/%s: %w", name, v1.ResourceQuotaName, err)
+		}
+	}
 	return obs, nil
 }
 
@@ -612,6 +630,9 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1.DistributorContract{}, handler.EnqueueRequestsFromMapFunc(r.partnersListing),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(partnerOfNamespace)).
+		// Metadata only: the spread counts Subscriptions, nothing more.
+		Watches(&v1.Subscription{}, handler.EnqueueRequestsFromMapFunc(r.partnerOfSubscription),
+			builder.OnlyMetadata, builder.WithPredicates(createdOrDeleted())).
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.allPartners)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("partner").
@@ -653,6 +674,24 @@ func (r *PartnerReconciler) allPartners(ctx context.Context, _ client.Object) []
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
 	}
 	return reqs
+}
+
+// partnerOfSubscription maps a Subscription to the partner whose managed
+// namespace holds it (none for namespaces the operator does not manage).
+func (r *PartnerReconciler) partnerOfSubscription(ctx context.Context, o client.Object) []reconcile.Request {
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: o.GetNamespace()}, ns); err != nil {
+		return nil // not a managed namespace (the cache holds only those)
+	}
+	return partnerOfNamespace(ctx, ns)
+}
+
+// createdOrDeleted passes what changes a count.
+func createdOrDeleted() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 func partnerOfNamespace(_ context.Context, o client.Object) []reconcile.Request {

@@ -506,6 +506,43 @@ func TestQuotaSpreadAnySplit(t *testing.T) {
 	})
 }
 
+// TestBackToBackWithinQuota: Subscriptions created one right after the
+// other, while the operator rebalances after each, are all admitted up to
+// the limit — a rebalance from a cache that has seen the new Subscription but
+// not yet the quota's new count must not lower the limit under the partner.
+func TestBackToBackWithinQuota(t *testing.T) {
+	needCluster(t)
+	startManager(t, testenv.ManagerOptions{})
+	c := openContract("b2b-c", testenv.Tier(v1.TierAdvanced, 5, 1))
+	p := testenv.Partner("b2b-p", v1.TierAdvanced, "DE", []string{c.Name}, "b2b")
+	create(t, c, p)
+	eventually(t, 10*time.Second, "Entitled", partnerPhase(t, p.Name, v1.PartnerEntitled, c.Name))
+	eventually(t, 10*time.Second, "quota 5", quotaSettled("b2b", 5))
+	for round := range 3 {
+		for i := range 5 {
+			if err := k8s.Create(ctx(t), newSubscription("b2b", fmt.Sprintf("s-%d-%d", round, i))); err != nil {
+				t.Fatalf("round %d: Subscription %d of 5 refused: %v", round, i+1, err)
+			}
+		}
+		refusedOverQuota(t, "b2b", fmt.Sprintf("s-%d-over", round))
+		// Free them again for the next round; the quota count follows the
+		// deletions (kube-controller-manager), then the spread.
+		if err := k8s.DeleteAllOf(ctx(t), &v1.Subscription{}, client.InNamespace("b2b")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "quota count back to 0", func() error {
+			q := &corev1.ResourceQuota{}
+			if err := k8s.Get(ctx(t), types.NamespacedName{Namespace: "b2b", Name: v1.ResourceQuotaName}, q); err != nil {
+				return err
+			}
+			if u := q.Status.Used[v1.SubscriptionQuotaResource]; u.Value() != 0 {
+				return fmt.Errorf("used %s", u.String())
+			}
+			return quotaSettled("b2b", 5)()
+		})
+	}
+}
+
 // TestQuotaCountLagIsNotAnOpening: kube-controller-manager recalculates a
 // quota's usage from its own cache whenever the hard limit changes; under
 // load that cache can miss a Subscription just created, and the quota then
