@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
@@ -432,22 +433,8 @@ func roleBinding(ctx context.Context, c client.Client, ns string) (*rbacv1.RoleB
 	return rb, err
 }
 
-// poll calls f every 100ms until it returns nil, the timeout passes (its
-// last error is returned) or ctx ends.
+// poll calls f until it returns nil, the timeout passes (its last error is
+// returned) or ctx ends.
 func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", timeout.Round(time.Second), err)
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return testcluster.PollContext(ctx, timeout, f)
 }

@@ -464,6 +464,11 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 // Poll calls f every 50ms until it returns nil or timeout passes; then it
 // returns f's last error.
 func Poll(timeout time.Duration, f func() error) error {
+	return PollContext(context.Background(), timeout, f)
+}
+
+// PollContext is Poll that also stops when ctx ends (returning its cause).
+func PollContext(ctx context.Context, timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()
@@ -473,6 +478,10 @@ func Poll(timeout time.Duration, f func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s: %w", timeout, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
