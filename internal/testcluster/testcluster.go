@@ -12,6 +12,7 @@ package testcluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -49,6 +52,9 @@ type Options struct {
 	// LogOutput receives the control plane's logs as they are written
 	// (default: kept in memory, see Logs).
 	LogOutput io.Writer
+	// StopGrace is how long Stop lets etcd and kube-apiserver shut down
+	// after SIGTERM before killing them; default 15s.
+	StopGrace time.Duration
 }
 
 // Cluster is a running local control plane.
@@ -65,6 +71,8 @@ type Cluster struct {
 	kcmDone chan struct{}
 	logs    *syncBuffer
 	opts    Options
+
+	planePIDs []int // etcd and kube-apiserver
 
 	stopOnce sync.Once
 	stopErr  error
@@ -154,12 +162,15 @@ func Start(opts Options) (*Cluster, error) {
 		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: false,
 		CRDInstallOptions:        envtest.CRDInstallOptions{MaxTime: 60 * time.Second},
+		// A throwaway control plane gets a bounded grace period; past it
+		// envtest kills the process (see Stop).
+		ControlPlaneStopTimeout: cmp.Or(opts.StopGrace, defaultStopGrace),
 	}
 	c.env.ControlPlane.Etcd = &envtest.Etcd{Out: prefixed(out, "etcd"), Err: prefixed(out, "etcd")}
 	c.env.ControlPlane.APIServer = &envtest.APIServer{Out: prefixed(out, "kube-apiserver"), Err: prefixed(out, "kube-apiserver")}
 	c.sigStop = c.stopOnSignal()
 
-	cfg, err := c.env.Start()
+	cfg, err := c.startPlane()
 	if err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("testcluster: starting etcd and kube-apiserver: %w\n%s", err, c.Logs())
@@ -190,6 +201,27 @@ func Start(opts Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// startMu serialises starts so that the processes that appear during one
+// are that cluster's own.
+var startMu sync.Mutex
+
+// startPlane starts etcd and kube-apiserver and records their pids.
+func (c *Cluster) startPlane() (*rest.Config, error) {
+	startMu.Lock()
+	defer startMu.Unlock()
+	before := map[int]bool{}
+	for _, pid := range ChildPIDs(os.Getpid()) {
+		before[pid] = true
+	}
+	cfg, err := c.env.Start()
+	for _, pid := range ChildPIDs(os.Getpid()) {
+		if !before[pid] {
+			c.planePIDs = append(c.planePIDs, pid)
+		}
+	}
+	return cfg, err
 }
 
 func (c *Cluster) startControllerManager(assets string, out io.Writer) error {
@@ -310,7 +342,21 @@ func (c *Cluster) Stop() error {
 		}
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {
-				errs = append(errs, fmt.Errorf("stopping etcd/kube-apiserver: %w", err))
+				if forcedOnly(err) {
+					// envtest sent SIGKILL after the grace period: on a
+					// loaded machine kube-apiserver's graceful shutdown can
+					// outlast it, and its data is throwaway, so that is not
+					// a failure. Stopping again (os.Process signals through a
+					// pidfd, so a reaped pid is never hit) waits until the
+					// killed processes are reaped and removes their
+					// directories.
+					fmt.Fprintf(c.logs, "[testcluster] forced stop: %v\n", err)
+					if err := Poll(10*time.Second, c.env.Stop); err != nil {
+						errs = append(errs, fmt.Errorf("stopping etcd/kube-apiserver after SIGKILL: %w", err))
+					}
+				} else {
+					errs = append(errs, fmt.Errorf("stopping etcd/kube-apiserver: %w", err))
+				}
 			}
 		}
 		if c.sigStop != nil {
@@ -322,6 +368,25 @@ func (c *Cluster) Stop() error {
 		c.stopErr = errors.Join(errs...)
 	})
 	return c.stopErr
+}
+
+// defaultStopGrace is how long Stop lets etcd and kube-apiserver shut down
+// gracefully after SIGTERM before they are killed.
+const defaultStopGrace = 15 * time.Second
+
+// forcedOnly reports whether every error envtest returned from Stop is a
+// grace-period timeout, after which it has already sent SIGKILL.
+func forcedOnly(err error) bool {
+	errs := []error{err}
+	if agg, ok := err.(kerrors.Aggregate); ok {
+		errs = agg.Errors()
+	}
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Error(), "timeout waiting for process ") {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // stopOnSignal stops the cluster on SIGINT or SIGTERM, then exits: Ctrl-C
@@ -343,10 +408,20 @@ func (c *Cluster) stopOnSignal() func() {
 	return func() { signal.Stop(ch); close(done) }
 }
 
-// PIDs returns the process ids of this process's running control-plane
-// children (etcd, kube-apiserver, kube-controller-manager), read from /proc:
-// what a leak check compares before and after Stop.
-func (c *Cluster) PIDs() []int { return ChildPIDs(os.Getpid()) }
+// PIDs returns the process ids of this cluster's running etcd,
+// kube-apiserver and kube-controller-manager: what a leak check compares
+// before and after Stop.
+func (c *Cluster) PIDs() []int {
+	pids := append([]int(nil), c.planePIDs...)
+	if c.kcm != nil && c.kcm.Process != nil {
+		pids = append(pids, c.kcm.Process.Pid)
+	}
+	running := map[int]bool{}
+	for _, pid := range ChildPIDs(os.Getpid()) {
+		running[pid] = true
+	}
+	return slices.DeleteFunc(pids, func(pid int) bool { return !running[pid] })
+}
 
 // ChildPIDs lists the running etcd, kube-apiserver and kube-controller-manager
 // processes whose parent is ppid (any parent when ppid is 0).

@@ -1,0 +1,4 @@
+package testcluster
+
+// ForcedOnly exposes forcedOnly to the external tests.
+var ForcedOnly = forcedOnly
