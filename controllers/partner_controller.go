@@ -278,7 +278,7 @@ func (e *bindForbiddenError) Error() string {
 }
 
 // apply makes the cluster match the plan: namespaces first, then per
-// namespace the RoleBinding and the quota. It carries on past a failing
+// namespace the quota and the RoleBinding. It carries on past a failing
 // namespace and returns every error.
 func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) error {
 	var errs []error
@@ -290,15 +290,21 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 			errs = append(errs, fmt.Errorf("namespace %s: %w", np.Name, err))
 			continue
 		}
+		// The quota before the binding, and no new binding without it:
+		// access is never granted without its limit. Revoking access does
+		// not wait for the quota.
+		if err := r.applyQuota(ctx, p, np); err != nil {
+			errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
+			if np.Bind {
+				continue
+			}
+		}
 		if err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole); err != nil {
 			var bf *bindForbiddenError
 			if errors.As(err, &bf) {
 				return err
 			}
 			errs = append(errs, fmt.Errorf("RoleBinding %s/%s: %w", np.Name, v1.RoleBindingName, err))
-		}
-		if err := r.applyQuota(ctx, p, np); err != nil {
-			errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -755,3 +755,46 @@ func TestUnlistedNamespaceIsRevokedAndKept(t *testing.T) {
 		t.Errorf("unlisted namespace: err %v labels %v", err, ns.Labels)
 	}
 }
+
+// TestRefusedQuotaGrantsNoAccess: a namespaceQuota the ResourceQuota refuses
+// (a negative value passes the CRD schema) must not leave the partner's
+// people bound without a limit; fixing the contract grants access.
+func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
+	needCluster(t)
+	startManager(t, testenv.ManagerOptions{})
+	ent := testenv.Tier(v1.TierReady, 3, 1)
+	ent.NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-1")}
+	c := openContract("badq-c", ent)
+	p := testenv.Partner("badq-p", v1.TierReady, "DE", []string{c.Name}, "badq-ns")
+	create(t, c, p)
+	eventually(t, 15*time.Second, "Ready False naming the quota", func() error {
+		got := getPartner(t, p.Name)
+		r := condition(got.Status.Conditions, v1.ConditionReady)
+		if r == nil || r.Status != metav1.ConditionFalse || r.Reason != v1.ReasonApplyFailed ||
+			!strings.Contains(r.Message, "ResourceQuota badq-ns/"+v1.ResourceQuotaName) || !strings.Contains(r.Message, "requests.cpu") {
+			return fmt.Errorf("Ready %+v", r)
+		}
+		return nil
+	})
+	consistently(t, 2*time.Second, "no RoleBinding without a quota", notFound(&rbacv1.RoleBinding{}, "badq-ns", v1.RoleBindingName))
+
+	cur := &v1.DistributorContract{}
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: c.Name}, cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("1")}
+	if err := k8s.Update(ctx(t), cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "bound once the quota is valid", func() error {
+		rb := &rbacv1.RoleBinding{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "badq-ns", Name: v1.RoleBindingName}, rb); err != nil {
+			return err
+		}
+		got := getPartner(t, p.Name)
+		if r := condition(got.Status.Conditions, v1.ConditionReady); r == nil || r.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", r)
+		}
+		return nil
+	})
+}

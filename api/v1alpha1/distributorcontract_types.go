@@ -120,9 +120,17 @@ type TierEntitlement struct {
 	ClusterRole string `json:"clusterRole,omitempty"`
 
 	// NamespaceQuota adds hard limits (such as requests.cpu, requests.memory)
-	// to the ResourceQuota of each granted namespace.
+	// to the ResourceQuota of each granted namespace. Keys are ResourceQuota
+	// resource names: a standard one (pods, cpu, requests.cpu,
+	// limits.memory, requests.storage, ...), a hugepages- one, or a
+	// qualified one such as count/deployments.apps or
+	// requests.nvidia.com/gpu. The subscription count is the operator's and
+	// cannot be set here. A value the ResourceQuota refuses (a negative one)
+	// leaves the partner Ready=False and its people unbound.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && (k in ['pods', 'services', 'replicationcontrollers', 'resourcequotas', 'secrets', 'configmaps', 'persistentvolumeclaims', 'services.nodeports', 'services.loadbalancers', 'cpu', 'memory', 'storage', 'ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.storage', 'requests.ephemeral-storage', 'limits.cpu', 'limits.memory', 'limits.ephemeral-storage'] || k.startsWith('hugepages-') || k.startsWith('requests.hugepages-') || k.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')))",message="namespaceQuota keys must be ResourceQuota resource names: a standard one such as requests.cpu, limits.memory or pods, or a qualified one such as count/deployments.apps"
+	// +kubebuilder:validation:XValidation:rule="!('count/subscriptions.entitlements.partnerops.io' in self)",message="namespaceQuota must not set count/subscriptions.entitlements.partnerops.io: the operator sets it from subscriptions"
 	NamespaceQuota corev1.ResourceList `json:"namespaceQuota,omitempty"`
 }
 

@@ -52,7 +52,7 @@ spec:
     subscriptions: 50
     maxNamespaces: 3
     clusterRole: entitlements-partner-advanced
-    namespaceQuota: {requests.cpu: "8", requests.memory: 16Gi}
+    namespaceQuota: {requests.cpu: "8", requests.memory: 16Gi, pods: "50", count/deployments.apps: "20", requests.nvidia.com/gpu: "1", hugepages-2Mi: 1Gi}
 `,
 	"Subscription": `
 apiVersion: entitlements.partnerops.io/v1alpha1
@@ -193,6 +193,10 @@ var invalidCases = []invalidCase{
 		field: "spec.entitlements[0].clusterRole", msg: "should match"},
 	{name: "namespaceQuota not a quantity", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {requests.cpu: lots}}]}`,
 		field: "spec.entitlements[0].namespaceQuota.requests.cpu", msg: "should match"},
+	{name: "namespaceQuota key misspelt", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {requests.cpus: "2"}}]}`,
+		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota keys must be ResourceQuota resource names: a standard one such as requests.cpu, limits.memory or pods, or a qualified one such as count/deployments.apps"},
+	{name: "namespaceQuota sets the subscription count", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {count/subscriptions.entitlements.partnerops.io: "100"}}]}`,
+		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota must not set count/subscriptions.entitlements.partnerops.io: the operator sets it from subscriptions"},
 	{name: "misspelt endsAt (strict)", kind: "DistributorContract", patch: `spec: {endsAT: "2026-11-30T23:59:59Z"}`, field: "spec.endsAT", msg: "unknown field"},
 
 	// ---- Subscription.
