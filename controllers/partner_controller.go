@@ -293,7 +293,7 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 		// The quota before the binding, and no new binding without it:
 		// access is never granted without its limit. Revoking access does
 		// not wait for the quota.
-		if err := r.applyQuota(ctx, p, np); err != nil {
+		if err := r.applyQuota(ctx, p, np, true); err != nil {
 			errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
 			if np.Bind {
 				continue
@@ -418,7 +418,10 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 	return nil
 }
 
-func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan) error {
+// applyQuota applies the namespace's quota; owned adds the Partner as its
+// controller (so that it goes with the Partner), which a kept namespace of a
+// deleted Partner must not have.
+func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) error {
 	hard := corev1.ResourceList{}
 	for k, v := range np.ExtraQuota {
 		hard[k] = v
@@ -426,8 +429,10 @@ func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np en
 	hard[v1.SubscriptionQuotaResource] = *resource.NewQuantity(np.SubscriptionsHard, resource.DecimalSI)
 	desired := corev1ac.ResourceQuota(v1.ResourceQuotaName, np.Name).
 		WithLabels(childLabels(p)).
-		WithOwnerReferences(ownerRef(p)).
 		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(hard))
+	if owned {
+		desired.WithOwnerReferences(ownerRef(p))
+	}
 	cur := &corev1.ResourceQuota{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.ResourceQuotaName}, cur)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -544,7 +549,8 @@ func truncate(s string, n int) string {
 // reconcileDelete revokes every namespace of the partner, deletes the ones
 // the operator created when deletionPolicy is Delete (never while the
 // Partner CRD itself is being deleted: uninstalling must not cascade into
-// tenant data), and then releases the finalizer.
+// tenant data), and then releases the finalizer. A kept namespace keeps its
+// quota at 0 for Subscriptions, no longer owned by the Partner.
 func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) error {
 	logger := log.FromContext(ctx)
 	if !controllerutil.ContainsFinalizer(p, v1.Finalizer) {
@@ -593,6 +599,12 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 		}
 		if err := r.applyRoleBinding(ctx, p, np, ""); err != nil {
 			errs = append(errs, fmt.Errorf("deleting RoleBinding in %s: %w", ns.Name, err))
+		}
+		// The kept namespace stays revoked after the Partner is gone: its
+		// quota (hard 0) loses the owner reference, or the garbage
+		// collector would delete it with the Partner.
+		if err := r.applyQuota(ctx, p, np, false); err != nil {
+			errs = append(errs, fmt.Errorf("releasing ResourceQuota in %s: %w", ns.Name, err))
 		}
 	}
 	if len(errs) > 0 {

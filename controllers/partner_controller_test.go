@@ -628,13 +628,26 @@ func TestDeletionPolicies(t *testing.T) {
 	}
 	eventually(t, 15*time.Second, "Retain partner gone", notFound(&v1.Partner{}, "", keep.Name))
 	eventually(t, 15*time.Second, "access revoked", notFound(&rbacv1.RoleBinding{}, "dp-keep-ns", v1.RoleBindingName))
-	consistently(t, 2*time.Second, "Retain keeps the namespace and its content", func() error {
+	// Three seconds give the garbage collector time to act on the gone
+	// Partner: the kept namespace stays revoked, its quota at 0 and unowned.
+	consistently(t, 3*time.Second, "Retain keeps the namespace, its content and a zero quota", func() error {
 		ns, err := getNamespace("dp-keep-ns")
 		if err != nil || !ns.DeletionTimestamp.IsZero() {
 			return fmt.Errorf("namespace: %v %v", err, ns.DeletionTimestamp)
 		}
+		if ns.Labels[v1.LabelState] != string(v1.NamespaceRevoked) {
+			return fmt.Errorf("namespace state label %q, want Revoked", ns.Labels[v1.LabelState])
+		}
+		q := &corev1.ResourceQuota{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "dp-keep-ns", Name: v1.ResourceQuotaName}, q); err != nil {
+			return fmt.Errorf("quota: %w", err)
+		}
+		if h := q.Spec.Hard[v1.SubscriptionQuotaResource]; h.Value() != 0 || len(q.OwnerReferences) != 0 {
+			return fmt.Errorf("quota hard %s owners %v, want 0 and none", h.String(), q.OwnerReferences)
+		}
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "dp-keep-ns", Name: "data"}, &corev1.ConfigMap{})
 	})
+	refusedOverQuota(t, "dp-keep-ns", "after-delete")
 
 	adopted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dp-adopted", Labels: map[string]string{v1.LabelPartner: "dp-del"}}}
 	create(t, adopted)
