@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,6 +53,9 @@ type PartnerReconciler struct {
 	Recorder  recorder.EventRecorder
 	// MaxConcurrentReconciles defaults to 4.
 	MaxConcurrentReconciles int
+	// StalledRecheck is how often a Stalled partner is decided again (its
+	// fix may send no event); default DefaultStalledRecheck.
+	StalledRecheck time.Duration
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;update;patch
@@ -129,12 +133,19 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	if applyErr != nil {
 		return ctrl.Result{}, fmt.Errorf("applying entitlements of Partner %s: %w", p.Name, applyErr)
 	}
+	var res ctrl.Result
 	if !plan.RequeueAt.IsZero() {
-		after := entitlement.RequeueAfter(in.Now, plan.RequeueAt)
-		logger.V(1).Info("next contract boundary", "at", plan.RequeueAt, "after", after)
-		return ctrl.Result{RequeueAfter: after}, nil
+		res.RequeueAfter = entitlement.RequeueAfter(in.Now, plan.RequeueAt)
+		logger.V(1).Info("next contract boundary", "at", plan.RequeueAt, "after", res.RequeueAfter)
 	}
-	return ctrl.Result{}, nil
+	if plan.Stalled != nil {
+		recheck := cmp.Or(r.StalledRecheck, DefaultStalledRecheck)
+		if res.RequeueAfter == 0 || recheck < res.RequeueAfter {
+			res.RequeueAfter = recheck
+		}
+		logger.V(1).Info("stalled; deciding again later", "reason", plan.Stalled.Reason, "after", recheck)
+	}
+	return res, nil
 }
 
 // gather reads everything PlanPartner needs.

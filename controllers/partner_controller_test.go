@@ -384,7 +384,7 @@ func TestDriftIsUndone(t *testing.T) {
 
 func TestHijackEndsInConflict(t *testing.T) {
 	needCluster(t)
-	startManager(t, testenv.ManagerOptions{})
+	startManager(t, testenv.ManagerOptions{StalledRecheck: time.Second})
 	c := openContract("hj-c", testenv.Tier(v1.TierPremier, 3, 3))
 	taken := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hj-taken", Labels: map[string]string{"team": "payments"}}}
 	create(t, c, taken)
@@ -431,6 +431,24 @@ func TestHijackEndsInConflict(t *testing.T) {
 	if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.namespaces[0]") {
 		t.Errorf("a partner claiming kube-system: want refused at admission naming spec.namespaces[0], got %v", err)
 	}
+
+	// The owner hands the namespace over by labelling it for the partner.
+	// The operator caches only namespaces it manages, so no event reaches it:
+	// the Stalled recheck must notice.
+	patch := client.MergeFrom(ns.DeepCopy())
+	ns.Labels[v1.LabelPartner] = p.Name
+	if err := k8s.Patch(ctx(t), ns, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "handed-over namespace granted", func() error {
+		got := getPartner(t, p.Name)
+		for _, n := range got.Status.Namespaces {
+			if n.Name == "hj-taken" && n.State != v1.NamespaceGranted {
+				return fmt.Errorf("hj-taken is %s", n.State)
+			}
+		}
+		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "hj-taken", Name: v1.RoleBindingName}, &rbacv1.RoleBinding{})
+	})
 }
 
 func TestUnbindableRoleStalls(t *testing.T) {

@@ -25,6 +25,11 @@ import (
 // triggers the next reconcile first.
 const staleRetry = time.Second
 
+// DefaultStalledRecheck is how often a Stalled partner is decided again.
+// Some fixes send the operator no event: deleting or labelling a namespace
+// it does not cache, granting it bind on a role.
+const DefaultStalledRecheck = time.Minute
+
 // NewScheme returns a scheme with the built-in types and this API.
 func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -53,6 +58,9 @@ func CacheOptions() cache.Options {
 type Options struct {
 	Clock                   clock.PassiveClock
 	MaxConcurrentReconciles int
+	// StalledRecheck is how often a Stalled partner is decided again;
+	// default DefaultStalledRecheck.
+	StalledRecheck time.Duration
 }
 
 // Setup registers the indexes and both reconcilers with a manager.
@@ -74,6 +82,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
 		Recorder:                mgr.GetEventRecorder("entitlement-operator"),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		StalledRecheck:          o.StalledRecheck,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("Partner controller: %w", err)
 	}

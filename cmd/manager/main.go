@@ -29,7 +29,7 @@ func run() error {
 		leaderElect                      bool
 		qps                              float64
 		burst, concurrency               int
-		syncPeriod                       time.Duration
+		syncPeriod, stalledRecheck       time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
@@ -38,6 +38,7 @@ func run() error {
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the API server.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the API server.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Reconciles run in parallel per controller.")
+	flag.DurationVar(&stalledRecheck, "stalled-recheck-interval", controllers.DefaultStalledRecheck, "How often a Stalled partner is decided again; some fixes (deleting or labelling a namespace the operator does not manage) send it no event.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Backstop resync of every object; contract deadlines are scheduled exactly, not found by resync.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -67,7 +68,7 @@ func run() error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: concurrency}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: concurrency, StalledRecheck: stalledRecheck}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

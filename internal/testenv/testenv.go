@@ -56,6 +56,9 @@ type ManagerOptions struct {
 	// UnfilteredCache caches every namespace, RoleBinding, ResourceQuota and
 	// ClusterRole instead of only the operator's (benchmark baseline).
 	UnfilteredCache bool
+	// StalledRecheck is how often a Stalled partner is decided again
+	// (default the operator's).
+	StalledRecheck time.Duration
 }
 
 // StartManager starts the operator's controllers against cfg and waits for
@@ -107,7 +110,7 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: concurrency()}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: concurrency(), StalledRecheck: o.StalledRecheck}); err != nil {
 		cancel()
 		return nil, err
 	}
