@@ -48,7 +48,7 @@ var (
 	// Revocations counts partners whose entitlements were revoked.
 	Revocations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "entitlements_revocations_total",
-		Help: "Partners whose entitlements were revoked (no supplying contract left, or suspended).",
+		Help: "Partners whose entitlements were revoked: no supplying contract left, or deleted while entitled (suspensions are not counted).",
 	})
 )
 
