@@ -21,8 +21,9 @@ type NamespaceObservation struct {
 	Terminating bool
 	// Used is how many Subscriptions its quota counts (0 without a quota).
 	Used int64
-	// Subscriptions is how many Subscription objects exist in it (listed
-	// live; the quota's count can lag behind, see NamespaceUsage).
+	// Subscriptions is how many Subscription objects exist in it (from the
+	// operator's metadata-only Subscription cache; the quota's count can lag
+	// behind, see NamespaceUsage).
 	Subscriptions int64
 }
 

@@ -6,7 +6,9 @@ type NamespaceUsage struct {
 	// Charged is what the namespace's ResourceQuota status counts: quota
 	// admission lets hard - Charged more Subscriptions in.
 	Charged int64
-	// Present is how many Subscription objects exist there (a live list).
+	// Present is how many Subscription objects exist there (the operator's
+	// watch-fed metadata cache of Subscriptions, which creation events reach
+	// without waiting for kube-controller-manager).
 	// It is the truth when the quota's count lags: kube-controller-manager
 	// recalculates usage from its own cache whenever the hard limit changes,
 	// and under load that cache can miss objects just created, leaving the
