@@ -178,6 +178,9 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		case entitled && i < maxNS:
 			np.State, np.Manage, np.Create = v1.NamespaceGranted, true, !obs.Exists
 			np.Bind = plan.ClusterRole != ""
+			if !np.Bind {
+				np.Message = "granted without access: no RoleBinding until the ClusterRole can be bound (see condition Stalled)"
+			}
 			np.ExtraQuota = plan.Supply.Entitlement.NamespaceQuota
 			usage[i] = obs.usage(true)
 		case entitled:

@@ -439,8 +439,9 @@ func TestPlanPartnerRoleNotBindable(t *testing.T) {
 			if plan.Phase != v1.PartnerEntitled || plan.Hard != 10 {
 				t.Errorf("phase/hard: want Entitled with hard 10 (the role only blocks the binding), got %s, %d", plan.Phase, plan.Hard)
 			}
-			if n := nsPlan(t, plan, "a"); n.State != v1.NamespaceGranted || !n.Manage || n.Bind || n.SubscriptionsHard != 10 {
-				t.Errorf("namespace a: want Granted, managed, not bound, hard 10; got %+v", n)
+			if n := nsPlan(t, plan, "a"); n.State != v1.NamespaceGranted || !n.Manage || n.Bind || n.SubscriptionsHard != 10 ||
+				!strings.Contains(n.Message, "without access") {
+				t.Errorf("namespace a: want Granted, managed, not bound, hard 10, message saying it has no access; got %+v", n)
 			}
 			wantCond(t, plan.Conditions, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonRoleNotBindable, tc.msg...)
 			wantEvents(t, plan.Events, v1.EventGranted, v1.EventRoleNotBindable)
