@@ -668,15 +668,32 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// partnerChanged passes spec changes, deletion and finalizer changes, not
-// the operator's own status writes.
+// partnerChanged passes spec changes, deletion and finalizer changes and
+// periodic resyncs, not the operator's own status writes.
 func partnerChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld, e.ObjectNew
-		return o.GetGeneration() != n.GetGeneration() ||
+		return isResync(e) || o.GetGeneration() != n.GetGeneration() ||
 			!reflect.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
 			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
 	}}
+}
+
+// isResync reports an informer's periodic resync (--sync-period): the same
+// object delivered again. Predicates that filter updates must let it pass,
+// or the resync is no backstop.
+func isResync(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetResourceVersion() == e.ObjectNew.GetResourceVersion()
+}
+
+// specChangedOrResync passes spec changes (generation) and periodic resyncs.
+func specChangedOrResync() predicate.Predicate {
+	return predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		DeleteFunc: func(event.DeleteEvent) bool { return false },
+		UpdateFunc: isResync,
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
 }
 
 func (r *PartnerReconciler) partnersListing(ctx context.Context, o client.Object) []reconcile.Request {

@@ -686,9 +686,11 @@ func TestDeletionPolicies(t *testing.T) {
 	}
 }
 
-// TestSteadyStateWritesNothing restarts the manager over every object the
-// other tests left (entitled, revoked, conflicting, stalled partners): the
-// new manager reconciles them all and issues no write.
+// TestSteadyStateWritesNothing converges five entitled partners with two
+// namespaces each (one rebalanced by a Subscription), then restarts the
+// manager over every Partner and DistributorContract on the control plane
+// (also any the other tests left): the new manager reconciles them all and
+// issues no write.
 func TestSteadyStateWritesNothing(t *testing.T) {
 	needCluster(t)
 	c := openContract("ss-c", testenv.Tier(v1.TierAdvanced, 5, 2))
