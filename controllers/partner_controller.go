@@ -689,9 +689,9 @@ func isResync(e event.UpdateEvent) bool {
 // specChangedOrResync passes spec changes (generation) and periodic resyncs.
 func specChangedOrResync() predicate.Predicate {
 	return predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.Funcs{
-		CreateFunc: func(event.CreateEvent) bool { return false },
-		DeleteFunc: func(event.DeleteEvent) bool { return false },
-		UpdateFunc: isResync,
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		UpdateFunc:  isResync,
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	})
 }
