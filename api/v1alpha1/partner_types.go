@@ -161,7 +161,8 @@ type PartnerPhase string
 
 // Partner phases.
 const (
-	// PartnerPending: no contract supplies it yet, but one listed will start.
+	// PartnerPending: no contract supplies it now, but one listed will start;
+	// access is revoked until then (also between two contracts).
 	PartnerPending PartnerPhase = "Pending"
 	// PartnerEntitled: a contract supplies it; its namespaces are granted.
 	PartnerEntitled PartnerPhase = "Entitled"
@@ -221,7 +222,10 @@ type NamespaceStatus struct {
 
 // PartnerStatus is what the operator observed and did.
 type PartnerStatus struct {
-	// Phase: Pending, Entitled, Revoked or Suspended.
+	// Phase: Entitled (a listed contract supplies the partner), Pending (none
+	// does now, but a listed one will start: access revoked until then, also
+	// in a gap between two contracts), Revoked (none does and none will) or
+	// Suspended (spec.suspended).
 	// +optional
 	Phase PartnerPhase `json:"phase,omitempty"`
 
