@@ -705,6 +705,21 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 	}
 	createSubscription(t, "ss-0-a", "s1")
 	eventually(t, 10*time.Second, "rebalanced", quotaSettled("ss-0-b", 4))
+	// Stop only once the status shows the rebalance too, or the restarted
+	// manager rightly writes it.
+	eventually(t, 10*time.Second, "status settled", func() error {
+		got := getPartner(t, "ss-p0")
+		want := map[string][2]int32{"ss-0-a": {1, 5}, "ss-0-b": {0, 4}}
+		for _, n := range got.Status.Namespaces {
+			if w, ok := want[n.Name]; ok && (n.SubscriptionsUsed != w[0] || n.SubscriptionsHard != w[1]) {
+				return fmt.Errorf("namespace %s used/hard %d/%d, want %d/%d", n.Name, n.SubscriptionsUsed, n.SubscriptionsHard, w[0], w[1])
+			}
+		}
+		if got.Status.Subscriptions.Summary != "1/5" {
+			return fmt.Errorf("subscriptions %s, want 1/5", got.Status.Subscriptions.Summary)
+		}
+		return nil
+	})
 	m.Stop()
 
 	partners, contracts := &v1.PartnerList{}, &v1.DistributorContractList{}
@@ -725,7 +740,7 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 	})
 	consistently(t, 2*time.Second, "no writes", func() error {
 		if w := m2.Writes.Load(); w != 0 {
-			return fmt.Errorf("the restarted manager issued %d writes", w)
+			return fmt.Errorf("the restarted manager issued %d writes: %v", w, m2.WriteLog())
 		}
 		return nil
 	})

@@ -41,9 +41,31 @@ type Manager struct {
 	BytesRead atomic.Int64
 	// Forbidden counts its requests the API server refused with 403.
 	Forbidden atomic.Int64
-	cancel    context.CancelFunc
-	done      chan error
-	stopOnce  sync.Once
+
+	writesMu sync.Mutex
+	writeLog []string // method and path of the first writes, for failure messages
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
+}
+
+// maxWriteLog bounds WriteLog.
+const maxWriteLog = 50
+
+func (m *Manager) recordWrite(s string) {
+	m.writesMu.Lock()
+	defer m.writesMu.Unlock()
+	if len(m.writeLog) < maxWriteLog {
+		m.writeLog = append(m.writeLog, s)
+	}
+}
+
+// WriteLog returns the method and path of the manager's first writes (at
+// most 50): what a "no writes" assertion prints when it fails.
+func (m *Manager) WriteLog() []string {
+	m.writesMu.Lock()
+	defer m.writesMu.Unlock()
+	return append([]string(nil), m.writeLog...)
 }
 
 // ManagerOptions tune StartManager.
@@ -78,6 +100,7 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 			m.Requests.Add(1)
 			if req.Method != http.MethodGet {
 				m.Writes.Add(1)
+				m.recordWrite(req.Method + " " + req.URL.Path)
 			}
 			resp, err := rt.RoundTrip(req)
 			if resp != nil && resp.StatusCode == http.StatusForbidden {
