@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -71,12 +70,12 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	next.Status.ObservedGeneration = c.Generation
 	for _, cond := range d.Conditions {
 		cond.ObservedGeneration = c.Generation
-		meta.SetStatusCondition(&next.Status.Conditions, cond)
+		setCondition(&next.Status.Conditions, cond, now)
 	}
-	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{
+	setCondition(&next.Status.Conditions, metav1.Condition{
 		Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonReconciled,
 		Message: "status is current", ObservedGeneration: c.Generation,
-	})
+	}, now)
 
 	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
 		// Optimistic lock: a stale cached copy must not re-announce a phase
@@ -122,7 +121,7 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.DistributorContract{}, builder.WithPredicates(specChangedOrResync())).
 		Watches(&v1.Partner{}, supplierChanges()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("distributorcontract").
 		Complete(r)
 }

@@ -117,6 +117,9 @@ func TestContractRestartSafety(t *testing.T) {
 	}
 	if cond := condition(got.Status.Conditions, v1.ConditionActive); cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != v1.ReasonContractExpired {
 		t.Errorf("Active condition %+v, want False/ContractExpired", cond)
+	} else if want := clk.Now().Truncate(time.Second); !cond.LastTransitionTime.Time.Equal(want) {
+		// Transition times come from the injected clock, not the wall clock.
+		t.Errorf("Active condition lastTransitionTime %v, want the clock's %v", cond.LastTransitionTime.Time, want)
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -116,7 +118,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	}
 
 	next := p.DeepCopy()
-	r.setStatus(next, &plan, applyErr)
+	r.setStatus(next, &plan, applyErr, in.Now)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
 		// The optimistic lock makes a reconcile of a stale cached copy fail
 		// instead of overwriting newer status and announcing its events a
@@ -288,9 +290,26 @@ func (e *bindForbiddenError) Error() string {
 	return fmt.Sprintf("binding ClusterRole %s: %v", e.role, e.err)
 }
 
+// maxEventNote is the longest note events.k8s.io/v1 accepts.
+const maxEventNote = 1024
+
+// isEscalationRefused tells the API server's RBAC escalation check (the
+// operator may neither bind the role nor holds its permissions) from any
+// other 403 — a webhook, a foreign quota on RoleBindings, a terminating
+// namespace — which must not be read as "role not bindable".
+func isEscalationRefused(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held")
+}
+
 // apply makes the cluster match the plan: namespaces first, then per
 // namespace the quota and the RoleBinding. It carries on past a failing
 // namespace and returns every error.
+//
+// A failing step never keeps access the plan takes away: a namespace whose
+// labels could not be written still gets its quota and binding (revoking or
+// narrowing access does not wait for a label), and a binding is kept or
+// written only where a quota exists — if the quota could not be created,
+// the binding goes too (access never without its limit).
 func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) error {
 	var errs []error
 	for _, np := range plan.Namespaces {
@@ -299,15 +318,15 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 		}
 		if err := r.applyNamespace(ctx, p, np); err != nil {
 			errs = append(errs, fmt.Errorf("namespace %s: %w", np.Name, err))
-			continue
+			if np.Create {
+				continue // nothing there to apply into
+			}
 		}
-		// The quota before the binding, and no new binding without it:
-		// access is never granted without its limit. Revoking access does
-		// not wait for the quota.
-		if err := r.applyQuota(ctx, p, np, true); err != nil {
+		hasQuota, err := r.applyQuota(ctx, p, np, true)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
-			if np.Bind {
-				continue
+			if np.Bind && !hasQuota {
+				np.Bind = false
 			}
 		}
 		if err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole); err != nil {
@@ -348,7 +367,17 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		return nil
 	}
 	cur := &corev1.Namespace{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: np.Name}, cur); err != nil && !apierrors.IsNotFound(err) {
+	err := r.Client.Get(ctx, types.NamespacedName{Name: np.Name}, cur)
+	if apierrors.IsNotFound(err) {
+		// Not in the cache: one labelled for the partner but not yet
+		// managed (adoption) is read live; one that is gone must not be
+		// recreated by an apply (without the created-by annotation).
+		err = r.APIReader.Get(ctx, types.NamespacedName{Name: np.Name}, cur)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("namespace %s is gone; the next reconcile plans it again", np.Name)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if hasLabels(cur.Labels, labels) {
@@ -421,7 +450,7 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 		}
 	}
 	if err := r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		if apierrors.IsForbidden(err) {
+		if isEscalationRefused(err) {
 			return &bindForbiddenError{role: role, err: err}
 		}
 		return err
@@ -432,7 +461,10 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 // applyQuota applies the namespace's quota; owned adds the Partner as its
 // controller (so that it goes with the Partner), which a kept namespace of a
 // deleted Partner must not have.
-func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) error {
+//
+// exists reports whether the quota is in place afterwards (created, updated
+// or, when the apply failed, the previous one left as it was).
+func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) (exists bool, err error) {
 	hard := corev1.ResourceList{}
 	for k, v := range np.ExtraQuota {
 		hard[k] = v
@@ -445,20 +477,24 @@ func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np en
 		desired.WithOwnerReferences(ownerRef(p))
 	}
 	cur := &corev1.ResourceQuota{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.ResourceQuotaName}, cur)
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.ResourceQuotaName}, cur)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+		return false, err
 	}
-	if err == nil {
-		owned, err := corev1ac.ExtractResourceQuota(cur, FieldOwner)
+	exists = err == nil
+	if exists {
+		mine, err := corev1ac.ExtractResourceQuota(cur, FieldOwner)
 		if err != nil {
-			return err
+			return true, err
 		}
-		if sameApply(owned, desired) {
-			return nil
+		if sameApply(mine, desired) {
+			return true, nil
 		}
 	}
-	return r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
+	if err := r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return exists, err
+	}
+	return true, nil
 }
 
 // sameApply reports whether what the field manager owns equals what it
@@ -478,7 +514,7 @@ func sameApply(owned, desired any) bool {
 }
 
 // setStatus writes the plan and the apply outcome into status (no API call).
-func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPlan, applyErr error) {
+func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPlan, applyErr error, now time.Time) {
 	st := &p.Status
 	st.Phase = plan.Phase
 	st.Contract = ""
@@ -503,7 +539,7 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 	}
 	for _, c := range plan.Conditions {
 		c.ObservedGeneration = p.Generation
-		meta.SetStatusCondition(&st.Conditions, c)
+		setCondition(&st.Conditions, c, now)
 	}
 	for _, t := range plan.Remove {
 		meta.RemoveStatusCondition(&st.Conditions, t)
@@ -517,7 +553,7 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 	default:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, v1.ReasonReconciled, "entitlements applied: "+string(plan.Phase)
 	}
-	meta.SetStatusCondition(&st.Conditions, ready)
+	setCondition(&st.Conditions, ready, now)
 	if applyErr == nil {
 		st.ObservedGeneration = p.Generation
 	}
@@ -526,7 +562,9 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 // observe emits the plan's events and records metrics.
 func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.PartnerPlan, now time.Time) {
 	for _, e := range plan.Events {
-		r.Recorder.Eventf(cur, nil, e.Type, e.Reason, e.Reason, "%s", e.Message)
+		// events.k8s.io refuses a note over 1 KiB (an RBAC escalation
+		// refusal lists every missing rule).
+		r.Recorder.Eventf(cur, nil, e.Type, e.Reason, e.Reason, "%s", truncate(e.Message, maxEventNote))
 		switch e.Reason {
 		case v1.EventFailedOver:
 			metrics.Failovers.Inc()
@@ -550,11 +588,17 @@ func (r *PartnerReconciler) observeLag(old *v1.Partner, now time.Time) {
 	}
 }
 
+// truncate shortens s to at most n bytes, cutting at a rune boundary and
+// marking the cut with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // reconcileDelete revokes every namespace of the partner, deletes the ones
@@ -614,7 +658,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 		// The kept namespace stays revoked after the Partner is gone: its
 		// quota (hard 0) loses the owner reference, or the garbage
 		// collector would delete it with the Partner.
-		if err := r.applyQuota(ctx, p, np, false); err != nil {
+		if _, err := r.applyQuota(ctx, p, np, false); err != nil {
 			errs = append(errs, fmt.Errorf("releasing ResourceQuota in %s: %w", ns.Name, err))
 		}
 	}
@@ -663,7 +707,7 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1.Subscription{}, handler.EnqueueRequestsFromMapFunc(r.partnerOfSubscription),
 			builder.OnlyMetadata, builder.WithPredicates(createdOrDeleted())).
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.allPartners)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("partner").
 		Complete(r)
 }

@@ -637,15 +637,29 @@ func TestDeletionPolicies(t *testing.T) {
 	c := openContract("dp-c", testenv.Tier(v1.TierAdvanced, 5, 3))
 	create(t, c)
 
+	// A second finalizer holds the Partner after the operator's is gone, so
+	// the revocation is seen to be the operator's work, not the garbage
+	// collector's.
+	const hold = "test.partnerops.io/hold"
 	keep := testenv.Partner("dp-keep", v1.TierAdvanced, "DE", []string{c.Name}, "dp-keep-ns")
+	keep.Finalizers = []string{hold}
 	create(t, keep)
 	eventually(t, 10*time.Second, "Entitled", partnerPhase(t, keep.Name, v1.PartnerEntitled, c.Name))
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "dp-keep-ns", Name: "data"}})
 	if err := k8s.Delete(ctx(t), keep); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 15*time.Second, "operator's finalizer released", func() error {
+		if got := getPartner(t, keep.Name); hasFinalizer(got) {
+			return fmt.Errorf("finalizers %v", got.Finalizers)
+		}
+		return nil
+	})
+	if err := notFound(&rbacv1.RoleBinding{}, "dp-keep-ns", v1.RoleBindingName)(); err != nil {
+		t.Errorf("access not revoked by the time the finalizer was released: %v", err)
+	}
+	patchPartner(t, keep.Name, func(p *v1.Partner) { p.Finalizers = nil })
 	eventually(t, 15*time.Second, "Retain partner gone", notFound(&v1.Partner{}, "", keep.Name))
-	eventually(t, 15*time.Second, "access revoked", notFound(&rbacv1.RoleBinding{}, "dp-keep-ns", v1.RoleBindingName))
 	// Three seconds give the garbage collector time to act on the gone
 	// Partner: the kept namespace stays revoked, its quota at 0 and unowned.
 	consistently(t, 3*time.Second, "Retain keeps the namespace, its content and a zero quota", func() error {
@@ -814,6 +828,7 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 	ent.NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-1")}
 	c := openContract("badq-c", ent)
 	p := testenv.Partner("badq-p", v1.TierReady, "DE", []string{c.Name}, "badq-ns")
+	p.Spec.Access = append(p.Spec.Access, v1.Subject{Kind: v1.SubjectUser, Name: "leaver@acme.example"})
 	create(t, c, p)
 	eventually(t, 15*time.Second, "Ready False naming the quota", func() error {
 		got := getPartner(t, p.Name)
@@ -845,4 +860,74 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The quota is refused again while someone leaves the partner: removing
+	// access must not wait for the quota (the old quota still limits).
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: c.Name}, cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-2")}
+	if err := k8s.Update(ctx(t), cur); err != nil {
+		t.Fatal(err)
+	}
+	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Access = p.Spec.Access[:1] })
+	eventually(t, 15*time.Second, "leaver unbound despite the refused quota", func() error {
+		rb := &rbacv1.RoleBinding{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "badq-ns", Name: v1.RoleBindingName}, rb); err != nil {
+			return err
+		}
+		if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "badq-p-admins" {
+			return fmt.Errorf("subjects %v, want only badq-p-admins", rb.Subjects)
+		}
+		got := getPartner(t, p.Name)
+		if r := condition(got.Status.Conditions, v1.ConditionReady); r == nil || r.Status != metav1.ConditionFalse || !strings.Contains(r.Message, "ResourceQuota") {
+			return fmt.Errorf("Ready %+v, want False naming the quota", r)
+		}
+		return nil
+	})
+}
+
+// TestForeignRefusalIsNotRoleNotBindable: a 403 that is not the RBAC
+// escalation check — here a quota of the namespace's owner that allows no
+// RoleBindings — fails that namespace only. Before, any 403 read as "role
+// not bindable" and unbound the partner in every namespace.
+func TestForeignRefusalIsNotRoleNotBindable(t *testing.T) {
+	needCluster(t)
+	startManager(t, testenv.ManagerOptions{})
+	handed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fq-b", Labels: map[string]string{v1.LabelPartner: "fq-p"}}}
+	noBindings := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "fq-b", Name: "no-rolebindings"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/rolebindings.rbac.authorization.k8s.io": resource.MustParse("0")}},
+	}
+	create(t, handed, noBindings)
+	eventually(t, 30*time.Second, "foreign quota counted", func() error {
+		q := &corev1.ResourceQuota{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "fq-b", Name: "no-rolebindings"}, q); err != nil {
+			return err
+		}
+		if _, ok := q.Status.Hard["count/rolebindings.rbac.authorization.k8s.io"]; !ok {
+			return fmt.Errorf("quota status not computed yet")
+		}
+		return nil
+	})
+	c := openContract("fq-c", testenv.Tier(v1.TierAdvanced, 4, 2))
+	p := testenv.Partner("fq-p", v1.TierAdvanced, "DE", []string{c.Name}, "fq-a", "fq-b")
+	create(t, c, p)
+	eventually(t, 15*time.Second, "Ready False naming fq-b, not Stalled", func() error {
+		got := getPartner(t, p.Name)
+		r := condition(got.Status.Conditions, v1.ConditionReady)
+		if r == nil || r.Status != metav1.ConditionFalse || r.Reason != v1.ReasonApplyFailed || !strings.Contains(r.Message, "fq-b") {
+			return fmt.Errorf("Ready %+v", r)
+		}
+		if st := condition(got.Status.Conditions, v1.ConditionStalled); st != nil {
+			return fmt.Errorf("Stalled %+v, want none", st)
+		}
+		return nil
+	})
+	consistently(t, 3*time.Second, "fq-a stays bound", func() error {
+		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "fq-a", Name: v1.RoleBindingName}, &rbacv1.RoleBinding{})
+	})
+	if n, err := eventOccurrences("Partner", p.Name, v1.EventRoleNotBindable); err != nil || n != 0 {
+		t.Errorf("RoleNotBindable events: %d (err %v), want none", n, err)
+	}
 }

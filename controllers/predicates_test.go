@@ -5,8 +5,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
@@ -46,5 +48,23 @@ func TestUpdatePredicates(t *testing.T) {
 	}
 	if !specChangedOrResync().Create(event.CreateEvent{Object: base()}) || !specChangedOrResync().Delete(event.DeleteEvent{Object: base()}) {
 		t.Error("specChangedOrResync must pass creates and deletes")
+	}
+}
+
+// TestRetryLimiterCaps: a reconcile that keeps failing is retried at least
+// every MaxRetryDelay (its error loses the boundary requeue).
+func TestRetryLimiterCaps(t *testing.T) {
+	rl := retryLimiter()
+	item := reconcile.Request{NamespacedName: types.NamespacedName{Name: "p"}}
+	var d time.Duration
+	for range 40 {
+		d = rl.When(item)
+	}
+	if d != MaxRetryDelay {
+		t.Errorf("delay after 40 failures %v, want the cap %v", d, MaxRetryDelay)
+	}
+	rl.Forget(item)
+	if d := rl.When(item); d > 10*time.Millisecond {
+		t.Errorf("delay after success %v, want the 5ms start again", d)
 	}
 }

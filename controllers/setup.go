@@ -5,17 +5,22 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
@@ -29,6 +34,29 @@ const staleRetry = time.Second
 // Some fixes send the operator no event: deleting or labelling a namespace
 // it does not cache, granting it bind on a role.
 const DefaultStalledRecheck = time.Minute
+
+// MaxRetryDelay caps the backoff of a failing reconcile. A reconcile that
+// returns an error loses its RequeueAfter (the next contract boundary), so
+// with controller-runtime's default cap of 1000 s a partner whose apply
+// keeps failing could fail over or be revoked up to 17 minutes late; with
+// this cap, at most 30 s.
+const MaxRetryDelay = 30 * time.Second
+
+// retryLimiter is controller-runtime's default rate limiter with the
+// per-item backoff capped at MaxRetryDelay.
+func retryLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, MaxRetryDelay),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
+}
+
+// setCondition is meta.SetStatusCondition with a transition time from the
+// injected clock rather than the wall clock.
+func setCondition(conds *[]metav1.Condition, c metav1.Condition, now time.Time) {
+	c.LastTransitionTime = metav1.NewTime(now)
+	meta.SetStatusCondition(conds, c)
+}
 
 // NewScheme returns a scheme with the built-in types and this API.
 func NewScheme() *runtime.Scheme {

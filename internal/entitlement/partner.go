@@ -215,7 +215,9 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Used += plan.Namespaces[i].Used
 	}
 
-	if !entitled {
+	// Judged on the supply alone: suspending a partner does not turn a
+	// skipped contract into a problem.
+	if !plan.Supply.Entitled() {
 		for _, s := range plan.Supply.Skipped {
 			if s.Reason == v1.ReasonContractNotFound || s.Reason == v1.ReasonContractMismatch {
 				problems = append(problems, problem{s.Reason, s.Message})

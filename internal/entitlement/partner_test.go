@@ -662,6 +662,8 @@ func TestPlanPartnerStalledForContracts(t *testing.T) {
 		{"entitled despite a missing earlier contract: not stalled", newPartner("acme", []string{"nope", "active-a"}), "", nil},
 		{"entitled despite a mismatched earlier contract: not stalled", newPartner("acme", []string{"austria", "active-a"}), "", nil},
 		{"revoked, only expired: not stalled (nothing for a user to fix)", newPartner("acme", []string{"expired"}), "", nil},
+		{"suspended, supplied despite a missing earlier contract: not stalled, as when not suspended", newPartner("acme", []string{"nope", "active-a"}, suspended()), "", nil},
+		{"suspended, contract missing and none supplies: stalled", newPartner("acme", []string{"nope"}, suspended()), v1.ReasonContractNotFound, []string{"contract nope not found"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

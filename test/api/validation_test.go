@@ -94,6 +94,10 @@ const (
 var invalidCases = []invalidCase{
 	// ---- Partner: required fields.
 	{name: "partner without spec", kind: "Partner", patch: `spec: null`, field: "spec", msg: "Required value"},
+	// A rule on the object root has no field path (the API server prints
+	// "<nil>"); its message names metadata.name instead.
+	{name: "partner name longer than a label value", kind: "Partner", patch: `metadata: {name: a-partner-name-that-is-far-too-long-to-be-a-label-value-on-namespaces}`,
+		field: "<nil>", msg: "metadata.name of a Partner must be at most 63 characters: it is the value of the entitlements.partnerops.io/partner label on its namespaces"},
 	{name: "partner without tier", kind: "Partner", patch: `spec: {tier: null}`, field: "spec.tier", msg: "Required value"},
 	{name: "partner without region", kind: "Partner", patch: `spec: {region: null}`, field: "spec.region", msg: "Required value"},
 	{name: "partner without contracts", kind: "Partner", patch: `spec: {contracts: null}`, field: "spec.contracts", msg: "Required value"},
@@ -232,7 +236,9 @@ func buildCase(i int, c invalidCase) (*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("patch %q: %w", c.patch, err)
 	}
 	mergePatch(obj.Object, patch)
-	obj.SetName(fmt.Sprintf("invalid-%03d", i))
+	if meta, _ := patch["metadata"].(map[string]any); meta["name"] == nil {
+		obj.SetName(fmt.Sprintf("invalid-%03d", i))
+	}
 	return obj, nil
 }
 
