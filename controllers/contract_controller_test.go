@@ -160,13 +160,20 @@ func TestContractReplansOnSpecEdit(t *testing.T) {
 
 func setEndsAt(t *testing.T, name string, ends time.Time) {
 	t.Helper()
+	patchContract(t, name, func(c *v1.DistributorContract) {
+		e := metav1.NewTime(ends)
+		c.Spec.EndsAt = &e
+	})
+}
+
+func patchContract(t *testing.T, name string, mutate func(*v1.DistributorContract)) {
+	t.Helper()
 	c := &v1.DistributorContract{}
 	if err := k8s.Get(ctx(t), types.NamespacedName{Name: name}, c); err != nil {
 		t.Fatal(err)
 	}
 	patch := client.MergeFrom(c.DeepCopy())
-	e := metav1.NewTime(ends)
-	c.Spec.EndsAt = &e
+	mutate(c)
 	if err := k8s.Patch(ctx(t), c, patch); err != nil {
 		t.Fatal(err)
 	}

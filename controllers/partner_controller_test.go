@@ -201,17 +201,19 @@ func checkChild(t *testing.T, o client.Object, p *v1.Partner) {
 func TestFailoverAtTheInstant(t *testing.T) {
 	needCluster(t)
 	startManager(t, testenv.ManagerOptions{})
-	now := time.Now()
-	ends := now.Truncate(time.Second).Add(4 * time.Second)
+	// Open-ended until the grant is seen, then ending seconds ahead: the
+	// windows below do not depend on how fast the start was.
 	grace := time.Second
-	first := testenv.Contract("fo-bytec", "Bytec", "DE", longAgo, ends, time.Second, grace, testenv.Tier(v1.TierReady, 3, 1))
+	first := testenv.Contract("fo-bytec", "Bytec", "DE", longAgo, time.Time{}, time.Hour, grace, testenv.Tier(v1.TierReady, 3, 1))
 	secondEnt := testenv.Tier(v1.TierReady, 7, 1)
 	secondEnt.ClusterRole = "entitlements-partner-premier" // another role: the binding must be replaced
 	second := openContract("fo-magirus", secondEnt)
 	p := testenv.Partner("fo-p", v1.TierReady, "DE", []string{first.Name, second.Name}, "fo-ns")
 	create(t, first, second, p)
 	eventually(t, 10*time.Second, "Entitled by first", partnerPhase(t, p.Name, v1.PartnerEntitled, first.Name))
-	eventually(t, 10*time.Second, "ContractExpiring", func() error {
+	ends := time.Now().Truncate(time.Second).Add(4 * time.Second)
+	setEndsAt(t, first.Name, ends) // within the hour's notice: Expiring at once
+	eventually(t, 4*time.Second, "ContractExpiring", func() error {
 		got := getPartner(t, p.Name)
 		c := condition(got.Status.Conditions, v1.ConditionContractExpiring)
 		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "fail over to fo-magirus") {
@@ -250,8 +252,8 @@ func TestFailoverAtTheInstant(t *testing.T) {
 func TestRevokeKeepsData(t *testing.T) {
 	needCluster(t)
 	startManager(t, testenv.ManagerOptions{})
-	ends := time.Now().Truncate(time.Second).Add(6 * time.Second)
-	c := testenv.Contract("rv-c", "Bytec", "DE", longAgo, ends, 0, 0, testenv.Tier(v1.TierPremier, 5, 1))
+	// Open-ended until the data is in place, then ending seconds ahead.
+	c := testenv.Contract("rv-c", "Bytec", "DE", longAgo, time.Time{}, 0, 0, testenv.Tier(v1.TierPremier, 5, 1))
 	p := testenv.Partner("rv-p", v1.TierPremier, "DE", []string{c.Name}, "rv-ns")
 	create(t, c, p)
 	eventually(t, 10*time.Second, "Entitled", partnerPhase(t, p.Name, v1.PartnerEntitled, c.Name))
@@ -259,6 +261,7 @@ func TestRevokeKeepsData(t *testing.T) {
 	createSubscription(t, "rv-ns", "sub-2")
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "rv-ns", Name: "customer-data"}, Data: map[string]string{"k": "v"}}
 	create(t, cm)
+	setEndsAt(t, c.Name, time.Now().Truncate(time.Second).Add(2*time.Second))
 
 	eventually(t, 15*time.Second, "Revoked", partnerPhase(t, p.Name, v1.PartnerRevoked, ""))
 	eventually(t, 10*time.Second, "RoleBinding gone", notFound(&rbacv1.RoleBinding{}, "rv-ns", v1.RoleBindingName))
@@ -279,12 +282,15 @@ func TestRevokeKeepsData(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "Revoked event", hasEvent("Partner", p.Name, v1.EventRevoked))
 
-	// Re-grant: a new contract that starts in 2 seconds is added.
-	starts := time.Now().Truncate(time.Second).Add(3 * time.Second)
-	next := testenv.Contract("rv-next", "Ingram", "DE", starts, time.Time{}, 0, 0, testenv.Tier(v1.TierPremier, 4, 1))
+	// Re-grant: a contract that starts later is added (Pending), then its
+	// start is moved to two seconds ahead.
+	next := testenv.Contract("rv-next", "Ingram", "DE", time.Now().Add(time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierPremier, 4, 1))
 	create(t, next)
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Contracts = append(p.Spec.Contracts, next.Name) })
 	eventually(t, 10*time.Second, "Pending", partnerPhase(t, p.Name, v1.PartnerPending, ""))
+	patchContract(t, next.Name, func(c *v1.DistributorContract) {
+		c.Spec.StartsAt = metav1.NewTime(time.Now().Truncate(time.Second).Add(2 * time.Second))
+	})
 	eventually(t, 15*time.Second, "re-granted at start", partnerPhase(t, p.Name, v1.PartnerEntitled, next.Name))
 	eventually(t, 10*time.Second, "RoleBinding back", func() error {
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "rv-ns", Name: v1.RoleBindingName}, &rbacv1.RoleBinding{})

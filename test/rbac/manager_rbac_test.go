@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,9 +165,10 @@ func TestManagerWorksWithItsOwnRBAC(t *testing.T) {
 		}
 	}
 
-	// Grant, on each tier's real role.
-	ends := time.Now().Truncate(time.Second).Add(5 * time.Second)
-	first := testenv.Contract("bytec-de", "Bytec", "DE", time.Now().Add(-time.Hour), ends, time.Second, 0, testenv.AllTiers(5, 1)...)
+	// Grant, on each tier's real role. The first contract is open-ended
+	// until every grant is seen, then ends a few seconds ahead: no race
+	// between a slow start and a fixed end.
+	first := testenv.Contract("bytec-de", "Bytec", "DE", time.Now().Add(-time.Hour), time.Time{}, time.Second, 0, testenv.AllTiers(5, 1)...)
 	second := testenv.Contract("magirus-de", "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierAdvanced, 5, 1))
 	failover := testenv.Partner("acme", v1.TierAdvanced, "DE", []string{first.Name, second.Name}, "acme-prod")
 	revoked := testenv.Partner("hansa", v1.TierReady, "DE", []string{first.Name}, "hansa-prod")
@@ -187,6 +189,14 @@ func TestManagerWorksWithItsOwnRBAC(t *testing.T) {
 	}
 
 	// Fail over and revoke at the contract's end.
+	cur := &v1.DistributorContract{}
+	if err := admin.Get(ctx, types.NamespacedName{Name: first.Name}, cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.EndsAt = &metav1.Time{Time: time.Now().Truncate(time.Second).Add(3 * time.Second)}
+	if err := admin.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
 	poll("fail over", phase(failover.Name, v1.PartnerEntitled, second.Name))
 	poll("revoke", phase(revoked.Name, v1.PartnerRevoked, ""))
 	poll("revoked binding gone", rbExists("hansa-prod", false))
@@ -224,4 +234,39 @@ func TestManagerWorksWithItsOwnRBAC(t *testing.T) {
 		t.Errorf("the API server refused %d of the manager's requests (403): its ClusterRole is missing a permission", n)
 	}
 	t.Logf("manager as its ServiceAccount: %d requests, %d writes, %d refused", m.Requests.Load(), m.Writes.Load(), m.Forbidden.Load())
+
+	// A contract naming a role labelled bindable that the manager may not
+	// bind (it holds neither bind on it nor its permissions): the API
+	// server's escalation check refuses the binding, and the partner is
+	// Stalled RoleNotBindable with nothing bound.
+	custom := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "partner-custom", Labels: map[string]string{v1.LabelBindable: "true"}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}}},
+	}
+	ent := testenv.Tier(v1.TierReady, 2, 1)
+	ent.ClusterRole = custom.Name
+	customContract := testenv.Contract("custom-de", "Bytec", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, ent)
+	kiel := testenv.Partner("kiel", v1.TierReady, "DE", []string{customContract.Name}, "kiel-prod")
+	for _, o := range []client.Object{custom, customContract, kiel} {
+		if err := admin.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll("kiel Stalled: the API server refused the binding", func() error {
+		p := &v1.Partner{}
+		if err := admin.Get(ctx, types.NamespacedName{Name: kiel.Name}, p); err != nil {
+			return err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == v1.ConditionStalled && c.Status == metav1.ConditionTrue && c.Reason == v1.ReasonRoleNotBindable &&
+				strings.Contains(c.Message, "may not bind ClusterRole partner-custom") {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %+v", p.Status.Conditions)
+	})
+	poll("nothing bound in kiel-prod", rbExists("kiel-prod", false))
+	if m.Forbidden.Load() == 0 {
+		t.Error("no 403 seen: the refusal did not come from the API server")
+	}
 }
