@@ -359,8 +359,11 @@ func TestDriftIsUndone(t *testing.T) {
 	if err := k8s.Get(ctx(t), qkey, q); err != nil {
 		t.Fatal(err)
 	}
+	// A merge patch, as kubectl edit sends (an update could conflict with
+	// kube-controller-manager's status writes).
+	qpatch := client.MergeFrom(q.DeepCopy())
 	q.Spec.Hard[v1.SubscriptionQuotaResource] = resource.MustParse("100")
-	if err := k8s.Update(ctx(t), q, client.FieldOwner("kubectl-edit")); err != nil {
+	if err := k8s.Patch(ctx(t), q, qpatch, client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "edited hard limit restored", func() error {
@@ -594,14 +597,15 @@ func TestQuotaCountLagIsNotAnOpening(t *testing.T) {
 	})
 
 	// The quota of lag-b now counts 1 of its 2 Subscriptions.
-	q := &corev1.ResourceQuota{}
-	if err := k8s.Get(ctx(t), types.NamespacedName{Namespace: "lag-b", Name: v1.ResourceQuotaName}, q); err != nil {
-		t.Fatal(err)
-	}
-	q.Status.Used[v1.SubscriptionQuotaResource] = resource.MustParse("1")
-	if err := k8s.Status().Update(ctx(t), q); err != nil {
-		t.Fatal(err)
-	}
+	// (kube-controller-manager writes the status too: retry on conflict.)
+	eventually(t, 10*time.Second, "quota count set to 1", func() error {
+		q := &corev1.ResourceQuota{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "lag-b", Name: v1.ResourceQuotaName}, q); err != nil {
+			return err
+		}
+		q.Status.Used[v1.SubscriptionQuotaResource] = resource.MustParse("1")
+		return k8s.Status().Update(context.Background(), q)
+	})
 	// Once the operator has seen it, admission in lag-b has no headroom
 	// (hard lowered to the lagging count, or the count corrected).
 	eventually(t, 10*time.Second, "no headroom in lag-b", func() error {
@@ -847,14 +851,11 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 	})
 	consistently(t, 2*time.Second, "no RoleBinding without a quota", notFound(&rbacv1.RoleBinding{}, "badq-ns", v1.RoleBindingName))
 
-	cur := &v1.DistributorContract{}
-	if err := k8s.Get(ctx(t), types.NamespacedName{Name: c.Name}, cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("1")}
-	if err := k8s.Update(ctx(t), cur); err != nil {
-		t.Fatal(err)
-	}
+	// Patches, not updates: the operator writes the contract's status
+	// meanwhile.
+	patchContract(t, c.Name, func(c *v1.DistributorContract) {
+		c.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("1")}
+	})
 	eventually(t, 15*time.Second, "bound once the quota is valid", func() error {
 		rb := &rbacv1.RoleBinding{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "badq-ns", Name: v1.RoleBindingName}, rb); err != nil {
@@ -869,13 +870,9 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 
 	// The quota is refused again while someone leaves the partner: removing
 	// access must not wait for the quota (the old quota still limits).
-	if err := k8s.Get(ctx(t), types.NamespacedName{Name: c.Name}, cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-2")}
-	if err := k8s.Update(ctx(t), cur); err != nil {
-		t.Fatal(err)
-	}
+	patchContract(t, c.Name, func(c *v1.DistributorContract) {
+		c.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-2")}
+	})
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Access = p.Spec.Access[:1] })
 	eventually(t, 15*time.Second, "leaver unbound despite the refused quota", func() error {
 		rb := &rbacv1.RoleBinding{}

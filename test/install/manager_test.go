@@ -102,8 +102,10 @@ func TestManagerWithInstalledRBAC(t *testing.T) {
 	if err := admin.Get(c, client.ObjectKey{Name: p.Name}, p); err != nil {
 		t.Fatal(err)
 	}
+	// A merge patch: the operator writes the Partner's status meanwhile.
+	suspend := client.MergeFrom(p.DeepCopy())
 	p.Spec.Suspended = true
-	if err := admin.Update(c, p); err != nil {
+	if err := admin.Patch(c, p, suspend); err != nil {
 		t.Fatal(err)
 	}
 	waitPhase(v1.PartnerSuspended)

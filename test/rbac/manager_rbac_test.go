@@ -193,8 +193,10 @@ func TestManagerWorksWithItsOwnRBAC(t *testing.T) {
 	if err := admin.Get(ctx, types.NamespacedName{Name: first.Name}, cur); err != nil {
 		t.Fatal(err)
 	}
+	// A merge patch: the operator writes the contract's status meanwhile.
+	patch := client.MergeFrom(cur.DeepCopy())
 	cur.Spec.EndsAt = &metav1.Time{Time: time.Now().Truncate(time.Second).Add(3 * time.Second)}
-	if err := admin.Update(ctx, cur); err != nil {
+	if err := admin.Patch(ctx, cur, patch); err != nil {
 		t.Fatal(err)
 	}
 	poll("fail over", phase(failover.Name, v1.PartnerEntitled, second.Name))
