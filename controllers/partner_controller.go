@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -305,11 +306,14 @@ func isEscalationRefused(err error) bool {
 // namespace the quota and the RoleBinding. It carries on past a failing
 // namespace and returns every error.
 //
-// A failing step never keeps access the plan takes away: a namespace whose
-// labels could not be written still gets its quota and binding (revoking or
-// narrowing access does not wait for a label), and a binding is kept or
-// written only where a quota exists — if the quota could not be created,
-// the binding goes too (access never without its limit).
+// A failing step never grants access the plan's limits do not cover, and
+// never keeps access the plan takes away:
+//   - revoking deletes the binding first, then lowers the quota, and does
+//     not wait for the namespace label;
+//   - granting writes the quota first; while the quota cannot be written,
+//     an existing binding may only lose subjects (no new binding, no new
+//     subjects, no other role), and where the quota is known to be absent
+//     the binding goes too.
 func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) error {
 	var errs []error
 	for _, np := range plan.Namespaces {
@@ -322,19 +326,29 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 				continue // nothing there to apply into
 			}
 		}
-		hasQuota, err := r.applyQuota(ctx, p, np, true)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
-			if np.Bind && !hasQuota {
-				np.Bind = false
+		narrowOnly := false
+		if np.Bind {
+			state, err := r.applyQuota(ctx, p, np, true)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
+				if state == quotaAbsent {
+					np.Bind = false
+				} else {
+					narrowOnly = true
+				}
 			}
 		}
-		if err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole); err != nil {
+		if err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole, narrowOnly); err != nil {
 			var bf *bindForbiddenError
 			if errors.As(err, &bf) {
 				return err
 			}
 			errs = append(errs, fmt.Errorf("RoleBinding %s/%s: %w", np.Name, v1.RoleBindingName, err))
+		}
+		if !np.Bind {
+			if _, err := r.applyQuota(ctx, p, np, true); err != nil {
+				errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -406,7 +420,10 @@ func ownerRef(p *v1.Partner) *metav1ac.OwnerReferenceApplyConfiguration {
 		WithController(true).WithBlockOwnerDeletion(true)
 }
 
-func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, role string) error {
+// applyRoleBinding makes the binding match the plan. narrowOnly (the quota
+// could not be written) allows only removing subjects from an existing
+// binding of the same role: nothing is created or widened.
+func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, role string, narrowOnly bool) error {
 	cur := &rbacv1.RoleBinding{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.RoleBindingName}, cur)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -431,6 +448,9 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 			sub.WithAPIGroup(rbacv1.GroupName)
 		}
 		desired.WithSubjects(sub)
+	}
+	if narrowOnly && (!exists || cur.RoleRef.Name != role || !subjectsWithin(desired.Subjects, cur.Subjects)) {
+		return nil // keep what is there until the quota can be written
 	}
 	if exists {
 		if cur.RoleRef.Name != role {
@@ -458,13 +478,23 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 	return nil
 }
 
+// quotaState is what applyQuota leaves in a namespace.
+type quotaState int
+
+const (
+	quotaUnknown quotaState = iota
+	quotaAbsent
+	quotaPresent
+)
+
 // applyQuota applies the namespace's quota; owned adds the Partner as its
 // controller (so that it goes with the Partner), which a kept namespace of a
 // deleted Partner must not have.
 //
-// exists reports whether the quota is in place afterwards (created, updated
-// or, when the apply failed, the previous one left as it was).
-func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) (exists bool, err error) {
+// It reports what is in place afterwards: the quota (created, updated, or
+// the previous one when the apply failed), none, or unknown (reading it
+// failed).
+func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) (quotaState, error) {
 	hard := corev1.ResourceList{}
 	for k, v := range np.ExtraQuota {
 		hard[k] = v
@@ -477,24 +507,44 @@ func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np en
 		desired.WithOwnerReferences(ownerRef(p))
 	}
 	cur := &corev1.ResourceQuota{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.ResourceQuotaName}, cur)
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.ResourceQuotaName}, cur)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return false, err
+		return quotaUnknown, err
 	}
-	exists = err == nil
-	if exists {
+	before := quotaAbsent
+	if err == nil {
+		before = quotaPresent
 		mine, err := corev1ac.ExtractResourceQuota(cur, FieldOwner)
 		if err != nil {
-			return true, err
+			return quotaPresent, err
 		}
 		if sameApply(mine, desired) {
-			return true, nil
+			return quotaPresent, nil
 		}
 	}
 	if err := r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return exists, err
+		return before, err
 	}
-	return true, nil
+	return quotaPresent, nil
+}
+
+// subjectsWithin reports whether every subject of want is one of have.
+func subjectsWithin(want []rbacv1ac.SubjectApplyConfiguration, have []rbacv1.Subject) bool {
+	for _, w := range want {
+		if !slices.ContainsFunc(have, func(h rbacv1.Subject) bool {
+			return h.Kind == deref(w.Kind) && h.Name == deref(w.Name) && h.Namespace == deref(w.Namespace)
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // sameApply reports whether what the field manager owns equals what it
@@ -652,7 +702,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 			errs = append(errs, fmt.Errorf("revoking namespace %s: %w", ns.Name, err))
 			continue
 		}
-		if err := r.applyRoleBinding(ctx, p, np, ""); err != nil {
+		if err := r.applyRoleBinding(ctx, p, np, "", false); err != nil {
 			errs = append(errs, fmt.Errorf("deleting RoleBinding in %s: %w", ns.Name, err))
 		}
 		// The kept namespace stays revoked after the Partner is gone: its

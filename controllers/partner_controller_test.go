@@ -211,9 +211,9 @@ func TestFailoverAtTheInstant(t *testing.T) {
 	p := testenv.Partner("fo-p", v1.TierReady, "DE", []string{first.Name, second.Name}, "fo-ns")
 	create(t, first, second, p)
 	eventually(t, 10*time.Second, "Entitled by first", partnerPhase(t, p.Name, v1.PartnerEntitled, first.Name))
-	ends := time.Now().Truncate(time.Second).Add(4 * time.Second)
+	ends := time.Now().Truncate(time.Second).Add(6 * time.Second)
 	setEndsAt(t, first.Name, ends) // within the hour's notice: Expiring at once
-	eventually(t, 4*time.Second, "ContractExpiring", func() error {
+	eventually(t, 6*time.Second, "ContractExpiring", func() error {
 		got := getPartner(t, p.Name)
 		c := condition(got.Status.Conditions, v1.ConditionContractExpiring)
 		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "fail over to fo-magirus") {
@@ -888,6 +888,34 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Suspended (binding gone, quota at 0), then entitled again while the
+	// contract's quota is still refused: the old quota lacks the contract's
+	// limits, so no binding may be created under it.
+	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Suspended = true })
+	eventually(t, 15*time.Second, "suspended: unbound", notFound(&rbacv1.RoleBinding{}, "badq-ns", v1.RoleBindingName))
+	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Suspended = false })
+	eventually(t, 15*time.Second, "unsuspended, Ready False naming the quota", func() error {
+		got := getPartner(t, p.Name)
+		r := condition(got.Status.Conditions, v1.ConditionReady)
+		if got.Status.Phase != v1.PartnerEntitled || r == nil || r.Status != metav1.ConditionFalse || !strings.Contains(r.Message, "ResourceQuota") {
+			return fmt.Errorf("phase %s, Ready %+v", got.Status.Phase, r)
+		}
+		return nil
+	})
+	consistently(t, 2*time.Second, "no binding under a quota without the contract's limits", notFound(&rbacv1.RoleBinding{}, "badq-ns", v1.RoleBindingName))
+	deleteAndWait(t, p)
+}
+
+// deleteAndWait deletes a Partner whose apply keeps failing and waits until
+// it is gone, so that later tests (TestSteadyStateWritesNothing restarts
+// the manager over every Partner) do not see its retries.
+func deleteAndWait(t *testing.T, p *v1.Partner) {
+	t.Helper()
+	if err := k8s.Delete(ctx(t), p); client.IgnoreNotFound(err) != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "partner "+p.Name+" gone", notFound(&v1.Partner{}, "", p.Name))
 }
 
 // TestForeignRefusalIsNotRoleNotBindable: a 403 that is not the RBAC
@@ -933,4 +961,5 @@ func TestForeignRefusalIsNotRoleNotBindable(t *testing.T) {
 	if n, err := eventOccurrences("Partner", p.Name, v1.EventRoleNotBindable); err != nil || n != 0 {
 		t.Errorf("RoleNotBindable events: %d (err %v), want none", n, err)
 	}
+	deleteAndWait(t, p)
 }

@@ -394,6 +394,9 @@ type rule struct {
 
 // field is the path a refusal names: the rule's fieldPath when it has one.
 func (r rule) field() string {
+	if r.on == "" && r.FieldPath == "" {
+		return "the object (no field path)"
+	}
 	if r.FieldPath == "" {
 		return code(r.on)
 	}
@@ -433,7 +436,10 @@ func ruleMessage(r apiextensionsv1.ValidationRule) string {
 	if m == "" {
 		m = "failed rule: " + r.Rule
 	}
-	if strings.Contains(r.Rule, "oldSelf") {
+	switch {
+	case r.OptionalOldSelf != nil && *r.OptionalOldSelf:
+		m += " (checked on create; on update `oldSelf` holds the stored value)"
+	case strings.Contains(r.Rule, "oldSelf"):
 		m += " (transition rule: checked on update)"
 	}
 	return m

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -53,7 +54,8 @@ type Options struct {
 	// (default: kept in memory, see Logs).
 	LogOutput io.Writer
 	// StopGrace is how long Stop lets etcd and kube-apiserver shut down
-	// after SIGTERM before killing them; default 15s.
+	// after SIGTERM before killing them; default
+	// KUBEBUILDER_CONTROLPLANE_STOP_TIMEOUT if set, else 15s.
 	StopGrace time.Duration
 }
 
@@ -164,7 +166,7 @@ func Start(opts Options) (*Cluster, error) {
 		CRDInstallOptions:        envtest.CRDInstallOptions{MaxTime: 60 * time.Second},
 		// A throwaway control plane gets a bounded grace period; past it
 		// envtest kills the process (see Stop).
-		ControlPlaneStopTimeout: cmp.Or(opts.StopGrace, defaultStopGrace),
+		ControlPlaneStopTimeout: stopGrace(opts.StopGrace),
 	}
 	c.env.ControlPlane.Etcd = &envtest.Etcd{Out: prefixed(out, "etcd"), Err: prefixed(out, "etcd")}
 	c.env.ControlPlane.APIServer = &envtest.APIServer{Out: prefixed(out, "kube-apiserver"), Err: prefixed(out, "kube-apiserver")}
@@ -217,7 +219,10 @@ func (c *Cluster) startPlane() (*rest.Config, error) {
 	}
 	cfg, err := c.env.Start()
 	for _, pid := range ChildPIDs(os.Getpid()) {
-		if !before[pid] {
+		// By name too: another cluster's kube-controller-manager may be
+		// starting meanwhile (startMu does not cover it).
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); !before[pid] &&
+			(strings.TrimSpace(string(comm)) == "etcd" || strings.TrimSpace(string(comm)) == "kube-apiserver") {
 			c.planePIDs = append(c.planePIDs, pid)
 		}
 	}
@@ -346,12 +351,15 @@ func (c *Cluster) Stop() error {
 					// envtest sent SIGKILL after the grace period: on a
 					// loaded machine kube-apiserver's graceful shutdown can
 					// outlast it, and its data is throwaway, so that is not
-					// a failure. Stopping again (os.Process signals through a
-					// pidfd, so a reaped pid is never hit) waits until the
-					// killed processes are reaped and removes their
-					// directories.
+					// a failure. Once the killed processes are gone from
+					// /proc, stopping again finds them exited (or, in the
+					// microseconds before envtest records that, signals a
+					// process group that no longer exists) and removes
+					// their directories.
 					fmt.Fprintf(c.logs, "[testcluster] forced stop: %v\n", err)
-					if err := Poll(10*time.Second, c.env.Stop); err != nil {
+					if err := Poll(10*time.Second, c.planeGone); err != nil {
+						errs = append(errs, fmt.Errorf("etcd/kube-apiserver still running after SIGKILL: %w", err))
+					} else if err := Poll(10*time.Second, c.env.Stop); err != nil {
 						errs = append(errs, fmt.Errorf("stopping etcd/kube-apiserver after SIGKILL: %w", err))
 					}
 				} else {
@@ -370,23 +378,51 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
+// stopGrace is the grace period to use: the option, else
+// KUBEBUILDER_CONTROLPLANE_STOP_TIMEOUT (envtest reads it when this is 0),
+// else defaultStopGrace.
+func stopGrace(opt time.Duration) time.Duration {
+	if opt == 0 && os.Getenv("KUBEBUILDER_CONTROLPLANE_STOP_TIMEOUT") != "" {
+		return 0
+	}
+	return cmp.Or(opt, defaultStopGrace)
+}
+
 // defaultStopGrace is how long Stop lets etcd and kube-apiserver shut down
 // gracefully after SIGTERM before they are killed.
 const defaultStopGrace = 15 * time.Second
 
 // forcedOnly reports whether every error envtest returned from Stop is a
-// grace-period timeout, after which it has already sent SIGKILL.
+// plain grace-period timeout, after which it has sent SIGKILL (a failed
+// kill is joined to the timeout and does not count).
 func forcedOnly(err error) bool {
 	errs := []error{err}
 	if agg, ok := err.(kerrors.Aggregate); ok {
 		errs = agg.Errors()
 	}
 	for _, e := range errs {
-		if !strings.HasPrefix(e.Error(), "timeout waiting for process ") {
+		if !stopTimeout.MatchString(e.Error()) {
 			return false
 		}
 	}
 	return len(errs) > 0
+}
+
+var stopTimeout = regexp.MustCompile(`^timeout waiting for process [^\s]+ to stop$`)
+
+// planeGone reports (as an error) an etcd or kube-apiserver of this cluster
+// still running.
+func (c *Cluster) planeGone() error {
+	running := map[int]bool{}
+	for _, pid := range ChildPIDs(os.Getpid()) {
+		running[pid] = true
+	}
+	for _, pid := range c.planePIDs {
+		if running[pid] {
+			return fmt.Errorf("pid %d still running", pid)
+		}
+	}
+	return nil
 }
 
 // stopOnSignal stops the cluster on SIGINT or SIGTERM, then exits: Ctrl-C

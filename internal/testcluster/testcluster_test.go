@@ -143,6 +143,7 @@ func TestForcedOnly(t *testing.T) {
 		{"aggregate of timeouts", kerrors.NewAggregate([]error{timeout, timeout}), true},
 		{"aggregate with another error", kerrors.NewAggregate([]error{timeout, other}), false},
 		{"another error", other, false},
+		{"timeout with a failed kill", errors.Join(timeout, errors.New("unable to kill process /bin/k8s/kube-apiserver: no such process")), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := testcluster.ForcedOnly(tc.err); got != tc.want {
