@@ -150,5 +150,8 @@ GO
 fi
 
 "$dest/kube-apiserver" --version >&2
-"$dest/etcd" --version 2>&1 | head -1 >&2
+# The first line only, without a pipe into head: under pipefail, etcd
+# writing on after head exits is a SIGPIPE that fails the script (exit 141).
+etcd_version="$("$dest/etcd" --version 2>&1)"
+echo "${etcd_version%%$'\n'*}" >&2
 log "ready in $dest"
