@@ -326,7 +326,7 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 				continue // nothing there to apply into
 			}
 		}
-		narrowOnly := false
+		narrowOnly, quotaTried := false, np.Bind
 		if np.Bind {
 			state, err := r.applyQuota(ctx, p, np, true)
 			if err != nil {
@@ -345,7 +345,7 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 			}
 			errs = append(errs, fmt.Errorf("RoleBinding %s/%s: %w", np.Name, v1.RoleBindingName, err))
 		}
-		if !np.Bind {
+		if !quotaTried {
 			if _, err := r.applyQuota(ctx, p, np, true); err != nil {
 				errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
 			}
