@@ -413,10 +413,7 @@ var stopTimeout = regexp.MustCompile(`^timeout waiting for process [^\s]+ to sto
 // planeGone reports (as an error) an etcd or kube-apiserver of this cluster
 // still running.
 func (c *Cluster) planeGone() error {
-	running := map[int]bool{}
-	for _, pid := range ChildPIDs(os.Getpid()) {
-		running[pid] = true
-	}
+	running := runningChildren()
 	for _, pid := range c.planePIDs {
 		if running[pid] {
 			return fmt.Errorf("pid %d still running", pid)
@@ -452,11 +449,18 @@ func (c *Cluster) PIDs() []int {
 	if c.kcm != nil && c.kcm.Process != nil {
 		pids = append(pids, c.kcm.Process.Pid)
 	}
+	running := runningChildren()
+	return slices.DeleteFunc(pids, func(pid int) bool { return !running[pid] })
+}
+
+// runningChildren is the set of this process's running control-plane
+// children.
+func runningChildren() map[int]bool {
 	running := map[int]bool{}
 	for _, pid := range ChildPIDs(os.Getpid()) {
 		running[pid] = true
 	}
-	return slices.DeleteFunc(pids, func(pid int) bool { return !running[pid] })
+	return running
 }
 
 // ChildPIDs lists the running etcd, kube-apiserver and kube-controller-manager
