@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -152,12 +151,4 @@ func supplierChanges() handler.TypedEventHandler[client.Object, reconcile.Reques
 			}
 		},
 	}
-}
-
-func metaTime(t time.Time) *metav1.Time {
-	if t.IsZero() {
-		return nil
-	}
-	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
-	return &mt
 }

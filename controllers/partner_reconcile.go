@@ -1,0 +1,129 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/entitlement"
+	"github.com/partnerops/entitlement-operator/internal/metrics"
+)
+
+// PartnerReconciler grants, fails over and revokes a partner's namespaces,
+// RoleBindings and subscription quota.
+type PartnerReconciler struct {
+	// Client reads from the manager's cache (label-selected children).
+	Client client.Client
+	// APIReader reads directly from the API server: namespaces the operator
+	// does not manage (conflict checks) and roles that are not bindable.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+	Recorder  recorder.EventRecorder
+	// MaxConcurrentReconciles defaults to 4.
+	MaxConcurrentReconciles int
+	// StalledRecheck is how often a Stalled partner is decided again (its
+	// fix may send no event); default DefaultStalledRecheck.
+	StalledRecheck time.Duration
+}
+
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners/status,verbs=get;patch
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners/finalizers,verbs=update
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=subscriptions,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=entitlements-partner-ready;entitlements-partner-advanced;entitlements-partner-premier
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=partners.entitlements.partnerops.io
+
+// Reconcile follows one shape: get, delete or ensure the finalizer, gather,
+// decide (a pure function), apply, then patch status once.
+func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	p := &v1.Partner{}
+	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.SetPartner(req.Name, "", "")
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("getting Partner %s: %w", req.Name, err)
+	}
+	if !p.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, p)
+	}
+	if !controllerutil.ContainsFinalizer(p, v1.Finalizer) {
+		patch := client.MergeFrom(p.DeepCopy())
+		controllerutil.AddFinalizer(p, v1.Finalizer)
+		if err := r.Client.Patch(ctx, p, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer to Partner %s: %w", p.Name, err)
+		}
+		// The update event brings us back with the finalizer in place.
+		return ctrl.Result{}, nil
+	}
+	return r.reconcileNormal(ctx, p)
+}
+
+func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	in, err := r.gather(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan := entitlement.PlanPartner(in)
+
+	applyErr := r.apply(ctx, p, &plan)
+	var forbidden *bindForbiddenError
+	if errors.As(applyErr, &forbidden) {
+		// The API server refused the binding (the operator may not bind this
+		// role): decide again with that knowledge; only a user can fix it.
+		obs := in.Roles[forbidden.role]
+		obs.Forbidden = forbidden.err.Error()
+		in.Roles[forbidden.role] = obs
+		plan = entitlement.PlanPartner(in)
+		applyErr = r.apply(ctx, p, &plan)
+	}
+
+	next := p.DeepCopy()
+	r.setStatus(next, &plan, applyErr, in.Now)
+	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
+		// The optimistic lock makes a reconcile of a stale cached copy fail
+		// instead of overwriting newer status and announcing its events a
+		// second time; the watch event of the newer copy is on its way.
+		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) && applyErr == nil {
+				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
+				return ctrl.Result{RequeueAfter: staleRetry}, nil
+			}
+			return ctrl.Result{}, errors.Join(applyErr, fmt.Errorf("patching status of Partner %s: %w", p.Name, err))
+		}
+	}
+	r.observe(p, next, &plan, in.Now)
+	if applyErr != nil {
+		return ctrl.Result{}, fmt.Errorf("applying entitlements of Partner %s: %w", p.Name, applyErr)
+	}
+	var res ctrl.Result
+	if !plan.RequeueAt.IsZero() {
+		res.RequeueAfter = entitlement.RequeueAfter(in.Now, plan.RequeueAt)
+		logger.V(1).Info("next contract boundary", "at", plan.RequeueAt, "after", res.RequeueAfter)
+	}
+	if plan.Stalled != nil {
+		recheck := cmp.Or(r.StalledRecheck, DefaultStalledRecheck)
+		if res.RequeueAfter == 0 || recheck < res.RequeueAfter {
+			res.RequeueAfter = recheck
+		}
+		logger.V(1).Info("stalled; deciding again later", "reason", plan.Stalled.Reason, "after", recheck)
+	}
+	return res, nil
+}

@@ -1,0 +1,88 @@
+package controllers
+
+import (
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/entitlement"
+	"github.com/partnerops/entitlement-operator/internal/metrics"
+)
+
+// setStatus writes the plan and the apply outcome into status (no API call).
+func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPlan, applyErr error, now time.Time) {
+	st := &p.Status
+	st.Phase = plan.Phase
+	st.Contract = ""
+	st.EntitledUntil = nil
+	if plan.Phase == v1.PartnerEntitled {
+		st.Contract = plan.Supply.Contract
+		st.EntitledUntil = metaTime(plan.Supply.Schedule.SupplyEndsAt())
+	}
+	st.Subscriptions = v1.SubscriptionUsage{
+		Used: int32(plan.Used), Hard: int32(plan.Hard),
+		Summary: strconv.FormatInt(plan.Used, 10) + "/" + strconv.FormatInt(plan.Hard, 10),
+	}
+	st.Namespaces = st.Namespaces[:0]
+	for _, np := range plan.Namespaces {
+		st.Namespaces = append(st.Namespaces, v1.NamespaceStatus{
+			Name: np.Name, State: np.State, Message: np.Message,
+			SubscriptionsUsed: int32(np.Used), SubscriptionsHard: int32(np.SubscriptionsHard),
+		})
+	}
+	if len(st.Namespaces) == 0 {
+		st.Namespaces = nil
+	}
+	for _, c := range plan.Conditions {
+		c.ObservedGeneration = p.Generation
+		setCondition(&st.Conditions, c, now)
+	}
+	for _, t := range plan.Remove {
+		meta.RemoveStatusCondition(&st.Conditions, t)
+	}
+	ready := metav1.Condition{Type: v1.ConditionReady, ObservedGeneration: p.Generation}
+	switch {
+	case applyErr != nil:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1.ReasonApplyFailed, truncate(applyErr.Error(), 1024)
+	case plan.Stalled != nil:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, plan.Stalled.Reason, plan.Stalled.Message
+	default:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, v1.ReasonReconciled, "entitlements applied: "+string(plan.Phase)
+	}
+	setCondition(&st.Conditions, ready, now)
+	if applyErr == nil {
+		st.ObservedGeneration = p.Generation
+	}
+}
+
+// observe emits the plan's events and records metrics.
+func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.PartnerPlan, now time.Time) {
+	for _, e := range plan.Events {
+		// events.k8s.io refuses a note over 1 KiB (an RBAC escalation
+		// refusal lists every missing rule).
+		r.Recorder.Eventf(cur, nil, e.Type, e.Reason, e.Reason, "%s", truncate(e.Message, maxEventNote))
+		switch e.Reason {
+		case v1.EventFailedOver:
+			metrics.Failovers.Inc()
+			r.observeLag(old, now)
+		case v1.EventRevoked:
+			metrics.Revocations.Inc()
+			r.observeLag(old, now)
+		}
+	}
+	metrics.SetPartner(cur.Name, cur.Status.Phase, cur.Spec.Tier)
+}
+
+// observeLag records how late a failover or revocation was, against the
+// end of the supply the partner had.
+func (r *PartnerReconciler) observeLag(old *v1.Partner, now time.Time) {
+	if old.Status.EntitledUntil == nil {
+		return
+	}
+	if lag := now.Sub(old.Status.EntitledUntil.Time); lag >= 0 && lag < time.Hour {
+		metrics.TransitionLag.Observe(lag.Seconds())
+	}
+}

@@ -1,0 +1,123 @@
+package controllers
+
+import (
+	"context"
+	"reflect"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
+
+// SetupWithManager wires the watches: partners; contracts (to exactly the
+// partners listing them, via a field index); the managed namespaces,
+// RoleBindings and quotas (drift and quota usage); bindable ClusterRoles.
+func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.Partner{}, builder.WithPredicates(partnerChanged())).
+		Owns(&rbacv1.RoleBinding{}).
+		Owns(&corev1.ResourceQuota{}).
+		Watches(&v1.DistributorContract{}, handler.EnqueueRequestsFromMapFunc(r.partnersListing),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(partnerOfNamespace)).
+		// Metadata only: the spread counts Subscriptions, nothing more.
+		Watches(&v1.Subscription{}, handler.EnqueueRequestsFromMapFunc(r.partnerOfSubscription),
+			builder.OnlyMetadata, builder.WithPredicates(createdOrDeleted())).
+		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.allPartners)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
+		Named("partner").
+		Complete(r)
+}
+
+// partnerChanged passes spec changes, deletion and finalizer changes and
+// periodic resyncs, not the operator's own status writes.
+func partnerChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return isResync(e) || o.GetGeneration() != n.GetGeneration() ||
+			!reflect.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
+			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
+	}}
+}
+
+// isResync reports an informer's periodic resync (--sync-period): the same
+// object delivered again. Predicates that filter updates must let it pass,
+// or the resync is no backstop.
+func isResync(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetResourceVersion() == e.ObjectNew.GetResourceVersion()
+}
+
+// specChangedOrResync passes spec changes (generation) and periodic resyncs.
+func specChangedOrResync() predicate.Predicate {
+	return predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		UpdateFunc:  isResync,
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
+}
+
+func (r *PartnerReconciler) partnersListing(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1.PartnerList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{IndexPartnerContracts: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing partners of contract", "contract", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, p := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+	}
+	return reqs
+}
+
+func (r *PartnerReconciler) allPartners(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &v1.PartnerList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "listing partners")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, p := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+	}
+	return reqs
+}
+
+// partnerOfSubscription maps a Subscription to the partner whose managed
+// namespace holds it (none for namespaces the operator does not manage).
+func (r *PartnerReconciler) partnerOfSubscription(ctx context.Context, o client.Object) []reconcile.Request {
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: o.GetNamespace()}, ns); err != nil {
+		return nil // not a managed namespace (the cache holds only those)
+	}
+	return partnerOfNamespace(ctx, ns)
+}
+
+// createdOrDeleted passes what changes a count.
+func createdOrDeleted() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+func partnerOfNamespace(_ context.Context, o client.Object) []reconcile.Request {
+	if name := o.GetLabels()[v1.LabelPartner]; name != "" {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+	}
+	return nil
+}
