@@ -57,6 +57,13 @@ type Options struct {
 	// after SIGTERM before killing them; default
 	// KUBEBUILDER_CONTROLPLANE_STOP_TIMEOUT if set, else 15s.
 	StopGrace time.Duration
+	// QuotaSyncPeriod is kube-controller-manager's
+	// --resource-quota-sync-period: how often it recounts every quota from
+	// its informers. Default 5m, kube-controller-manager's own default, so
+	// that tests see what a stock cluster does (a short period hides a quota
+	// that is never recounted, and widens the undercount race, see
+	// docs/architecture.md).
+	QuotaSyncPeriod time.Duration
 }
 
 // Cluster is a running local control plane.
@@ -241,7 +248,7 @@ func (c *Cluster) startControllerManager(assets string, out io.Writer) error {
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 		"--concurrent-resource-quota-syncs=10",
-		"--resource-quota-sync-period=30s",
+		"--resource-quota-sync-period="+cmp.Or(c.opts.QuotaSyncPeriod, 5*time.Minute).String(),
 		"--concurrent-namespace-syncs=10",
 		"--concurrent-gc-syncs=20",
 		"-v=1",

@@ -50,6 +50,9 @@ func TestControlPlaneIsReal(t *testing.T) {
 		if _, ok := got.Status.Hard["count/configmaps"]; !ok {
 			return fmt.Errorf("status.hard not set yet")
 		}
+		if _, ok := got.Status.Used["count/configmaps"]; !ok {
+			return fmt.Errorf("status.used not counted yet")
+		}
 		return nil
 	})
 	for i := range 2 {
@@ -58,6 +61,24 @@ func TestControlPlaneIsReal(t *testing.T) {
 			t.Fatalf("creating ConfigMap %d within quota: %v", i, err)
 		}
 	}
+	// What Kubernetes guarantees: admission charges each object to the
+	// quota's status, and once status.used has reached hard, the next object
+	// is refused. It does not guarantee that a create racing a recount is
+	// refused: kube-controller-manager recounts from an informer that can lag
+	// behind admission and may write a lower used (the undercount race in
+	// docs/architecture.md). So wait for the count to reach the limit before
+	// asserting the refusal. The cluster runs kube-controller-manager's
+	// default 5-minute recount, so no periodic recount races this check.
+	poll(t, 30*time.Second, "quota used reaches hard", func() error {
+		got, err := cs.CoreV1().ResourceQuotas(ns.Name).Get(ctx, "q", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if u := got.Status.Used["count/configmaps"]; u.Value() != 2 {
+			return fmt.Errorf("used %s, want 2", u.String())
+		}
+		return nil
+	})
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm-over", Namespace: ns.Name}}
 	_, err := cs.CoreV1().ConfigMaps(ns.Name).Create(ctx, cm, metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
