@@ -3,7 +3,6 @@ package controllers
 
 import (
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,19 +10,6 @@ import (
 
 // maxEventNote is the longest note events.k8s.io/v1 accepts.
 const maxEventNote = 1024
-
-// truncate shortens s to at most n bytes, cutting at a rune boundary and
-// marking the cut with "…".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
 
 // setCondition is meta.SetStatusCondition with a transition time from the
 // injected clock rather than the wall clock.

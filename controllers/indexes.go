@@ -5,6 +5,10 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -18,6 +22,12 @@ const (
 	IndexPartnerContracts = "spec.contracts"
 	// IndexPartnerSupplier indexes partners by status.contract.
 	IndexPartnerSupplier = "status.contract"
+	// IndexPartnerNamespaces indexes partners by each name in
+	// spec.namespaces.
+	IndexPartnerNamespaces = "spec.namespaces"
+	// IndexChildPartner indexes the RoleBindings and ResourceQuotas the
+	// operator wrote by their partner label.
+	IndexChildPartner = "metadata.labels.partner"
 	// FieldOwner is the server-side apply field manager of every write.
 	FieldOwner = "entitlement-operator"
 )
@@ -25,15 +35,37 @@ const (
 // SetupIndexes registers the field indexes the reconcilers use.
 func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &v1.Partner{}, IndexPartnerContracts, func(o client.Object) []string {
-		return o.(*v1.Partner).Spec.Contracts
-	}); err != nil {
-		return err
+	indexes := []struct {
+		obj     client.Object
+		field   string
+		extract client.IndexerFunc
+	}{
+		{&v1.Partner{}, IndexPartnerContracts, func(o client.Object) []string { return o.(*v1.Partner).Spec.Contracts }},
+		{&v1.Partner{}, IndexPartnerSupplier, func(o client.Object) []string { return nonEmpty(o.(*v1.Partner).Status.Contract) }},
+		{&v1.Partner{}, IndexPartnerNamespaces, func(o client.Object) []string {
+			ns := o.(*v1.Partner).Spec.Namespaces
+			out := make([]string, len(ns))
+			for i, n := range ns {
+				out[i] = string(n)
+			}
+			return out
+		}},
+		{&rbacv1.RoleBinding{}, IndexChildPartner, partnerLabel},
+		{&corev1.ResourceQuota{}, IndexChildPartner, partnerLabel},
 	}
-	return idx.IndexField(ctx, &v1.Partner{}, IndexPartnerSupplier, func(o client.Object) []string {
-		if c := o.(*v1.Partner).Status.Contract; c != "" {
-			return []string{c}
+	for _, i := range indexes {
+		if err := idx.IndexField(ctx, i.obj, i.field, i.extract); err != nil {
+			return fmt.Errorf("index %s: %w", i.field, err)
 		}
+	}
+	return nil
+}
+
+func partnerLabel(o client.Object) []string { return nonEmpty(o.GetLabels()[v1.LabelPartner]) }
+
+func nonEmpty(s string) []string {
+	if s == "" {
 		return nil
-	})
+	}
+	return []string{s}
 }

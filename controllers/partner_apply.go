@@ -41,66 +41,103 @@ func isEscalationRefused(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held")
 }
 
-// apply makes the cluster match the plan: namespaces first, then per
-// namespace the quota and the RoleBinding. It carries on past a failing
-// namespace and returns every error.
-//
-// A failing step never grants access the plan's limits do not cover, and
-// never keeps access the plan takes away:
-//   - revoking deletes the binding first, then lowers the quota, and does
-//     not wait for the namespace label;
-//   - granting writes the quota first; while the quota cannot be written,
-//     an existing binding may only lose subjects (no new binding, no new
-//     subjects, no other role), and where the quota is known to be absent
-//     the binding goes too.
-func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) error {
+// applied is what apply learned that status records: the UIDs of the
+// namespaces it created, and the foreign bindings it replaced.
+type applied struct {
+	created  map[string]types.UID
+	replaced []string
+}
+
+// apply makes the cluster match the plan, namespace by namespace, in the
+// order and with the fallbacks entitlement.Steps and entitlement.BindAfter
+// decide. It carries on past a failing namespace and returns every error.
+func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) (applied, error) {
+	out := applied{created: map[string]types.UID{}}
 	var errs []error
+	fail := func(what, ns string, err error) {
+		errs = append(errs, fmt.Errorf("%s in namespace %s: %w", what, ns, err))
+	}
 	for _, np := range plan.Namespaces {
+		if np.RevokeChildren {
+			if err := r.revokeChildren(ctx, p, np.Name); err != nil {
+				fail("revoking what the operator wrote", np.Name, err)
+			}
+		}
 		if !np.Manage {
 			continue
 		}
-		if err := r.applyNamespace(ctx, p, np); err != nil {
-			errs = append(errs, fmt.Errorf("namespace %s: %w", np.Name, err))
-			if np.Create {
-				continue // nothing there to apply into
-			}
-		}
-		narrowOnly, quotaTried := false, np.Bind
-		if np.Bind {
-			state, err := r.applyQuota(ctx, p, np, true)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
-				if state == quotaAbsent {
-					np.Bind = false
-				} else {
-					narrowOnly = true
+		nsFailed, quota := false, entitlement.QuotaWritten
+		for _, step := range entitlement.Steps(np) {
+			switch step {
+			case entitlement.StepNamespace:
+				uid, err := r.applyNamespace(ctx, p, np)
+				if err != nil {
+					nsFailed = true
+					fail("Namespace", np.Name, err)
+				} else if np.Create {
+					out.created[np.Name] = uid
+				}
+			case entitlement.StepQuota:
+				if !entitlement.QuotaAfter(np, nsFailed) {
+					continue
+				}
+				var err error
+				if quota, err = r.applyQuota(ctx, p, np, true); err != nil {
+					fail("ResourceQuota "+v1.ResourceQuotaName, np.Name, err)
+				}
+			case entitlement.StepBinding:
+				replaced, err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole, entitlement.BindAfter(np, nsFailed, quota))
+				if replaced {
+					out.replaced = append(out.replaced, np.Name)
+				}
+				var bf *bindForbiddenError
+				if errors.As(err, &bf) {
+					errs = append(errs, err)
+				} else if err != nil {
+					fail("RoleBinding "+v1.RoleBindingName, np.Name, err)
 				}
 			}
 		}
-		if err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole, narrowOnly); err != nil {
-			var bf *bindForbiddenError
-			if errors.As(err, &bf) {
-				return err
-			}
-			errs = append(errs, fmt.Errorf("RoleBinding %s/%s: %w", np.Name, v1.RoleBindingName, err))
-		}
-		if !quotaTried {
-			if _, err := r.applyQuota(ctx, p, np, true); err != nil {
-				errs = append(errs, fmt.Errorf("ResourceQuota %s/%s: %w", np.Name, v1.ResourceQuotaName, err))
-			}
+	}
+	for _, ns := range plan.Strays {
+		if err := r.revokeChildren(ctx, p, ns); err != nil {
+			fail("revoking what the operator wrote", ns, err)
 		}
 	}
-	return errors.Join(errs...)
+	return out, errors.Join(errs...)
+}
+
+// revokeChildren takes the partner's access and quota out of a namespace
+// that is no longer its own (relabelled, or claimed by a forgery): the
+// RoleBinding it wrote there goes, its quota allows no Subscription. The
+// namespace and its content are not touched.
+func (r *PartnerReconciler) revokeChildren(ctx context.Context, p *v1.Partner, ns string) error {
+	np := entitlement.NamespacePlan{Name: ns, State: v1.NamespaceRevoked}
+	if _, err := r.applyRoleBinding(ctx, p, np, "", entitlement.BindRemove); err != nil {
+		return err
+	}
+	q := &corev1.ResourceQuota{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: v1.ResourceQuotaName}, q)
+	if apierrors.IsNotFound(err) || (err == nil && q.Labels[v1.LabelPartner] != p.Name) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = r.applyQuota(ctx, p, np, true)
+	return err
 }
 
 func stateLabel(s v1.NamespaceState) string {
-	if s == v1.NamespaceGranted {
+	if s == v1.NamespaceGranted || s == v1.NamespacePending {
 		return string(v1.NamespaceGranted)
 	}
 	return string(v1.NamespaceRevoked)
 }
 
-func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan) error {
+// applyNamespace creates the namespace (returning its UID) or keeps its
+// labels.
+func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan) (types.UID, error) {
 	labels := map[string]string{
 		v1.LabelManagedBy: v1.ManagedByValue,
 		v1.LabelPartner:   p.Name,
@@ -115,28 +152,25 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		// Create, not apply: if someone created it meanwhile this fails
 		// instead of adopting it; the next pass sees the conflict.
 		if err := r.Client.Create(ctx, ns, client.FieldOwner(FieldOwner)); err != nil {
-			return fmt.Errorf("creating: %w", err)
+			return "", fmt.Errorf("creating: %w", err)
 		}
-		return nil
+		return ns.UID, nil
 	}
 	cur := &corev1.Namespace{}
-	err := r.Client.Get(ctx, types.NamespacedName{Name: np.Name}, cur)
-	if apierrors.IsNotFound(err) {
-		// Not in the cache: one labelled for the partner but not yet
-		// managed (adoption) is read live; one that is gone must not be
-		// recreated by an apply (without the created-by annotation).
-		err = r.APIReader.Get(ctx, types.NamespacedName{Name: np.Name}, cur)
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("namespace %s is gone; the next reconcile plans it again", np.Name)
-		}
+	// One that is gone must not be recreated by an apply (without the
+	// created-by annotation and the record of its UID).
+	found, err := r.getCachedOrLive(ctx, types.NamespacedName{Name: np.Name}, cur)
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return "", fmt.Errorf("namespace %s is gone; the next reconcile plans it again", np.Name)
+	case np.UID != "" && cur.UID != np.UID:
+		return "", fmt.Errorf("namespace %s was deleted and created again meanwhile; the next reconcile plans it again", np.Name)
+	case hasLabels(cur.Labels, labels):
+		return "", nil
 	}
-	if err != nil {
-		return err
-	}
-	if hasLabels(cur.Labels, labels) {
-		return nil
-	}
-	return r.Client.Apply(ctx, corev1ac.Namespace(np.Name).WithLabels(labels), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return "", r.Client.Apply(ctx, corev1ac.Namespace(np.Name).WithLabels(labels), client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
 func hasLabels(have, want map[string]string) bool {
@@ -159,23 +193,73 @@ func ownerRef(p *v1.Partner) *metav1ac.OwnerReferenceApplyConfiguration {
 		WithController(true).WithBlockOwnerDeletion(true)
 }
 
-// applyRoleBinding makes the binding match the plan. narrowOnly (the quota
-// could not be written) allows only removing subjects from an existing
-// binding of the same role: nothing is created or widened.
-func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, role string, narrowOnly bool) error {
+// applyRoleBinding makes the binding match the plan within what mode
+// allows (see entitlement.BindAfter). It reports whether it replaced a
+// binding of that name that the operator had not written (a foreign one:
+// the operator owns the name partner-access in the namespaces it manages).
+func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, role string, mode entitlement.BindMode) (replaced bool, err error) {
+	if mode == entitlement.BindSkip {
+		return false, nil
+	}
 	cur := &rbacv1.RoleBinding{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.RoleBindingName}, cur)
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.RoleBindingName}, cur)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+		return false, err
 	}
 	exists := err == nil
-	if !np.Bind {
+	if !np.Bind || mode == entitlement.BindRemove {
 		if !exists {
-			return nil
+			return false, nil
 		}
-		return client.IgnoreNotFound(r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}))
+		return false, client.IgnoreNotFound(r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}))
 	}
-	desired := rbacv1ac.RoleBinding(v1.RoleBindingName, np.Name).
+	desired := desiredBinding(p, np.Name, role)
+	if mode == entitlement.BindNarrowOnly && (!exists || cur.RoleRef.Name != role || !subjectsWithin(desired.Subjects, cur.Subjects)) {
+		return false, nil // keep what is there until the quota can be written
+	}
+	if exists {
+		if cur.RoleRef.Name != role {
+			// roleRef is immutable: a new role (failover to a contract with
+			// another role) needs a new binding.
+			if err := r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}); client.IgnoreNotFound(err) != nil {
+				return false, err
+			}
+		} else {
+			owned, err := rbacv1ac.ExtractRoleBinding(cur, FieldOwner)
+			if err != nil {
+				return false, err
+			}
+			if sameApply(owned, desired) {
+				return false, nil
+			}
+		}
+	}
+	err = r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
+	if apierrors.IsInvalid(err) && !exists {
+		// Not in the cache (it lacks the operator's labels) yet there, with
+		// another roleRef: someone else's binding of our name. Replace it.
+		if err = r.deleteForeignBinding(ctx, np.Name); err != nil {
+			return false, err
+		}
+		replaced = true
+		err = r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
+	}
+	if isEscalationRefused(err) {
+		return replaced, &bindForbiddenError{role: role, err: err}
+	}
+	return replaced, err
+}
+
+func (r *PartnerReconciler) deleteForeignBinding(ctx context.Context, ns string) error {
+	live := &rbacv1.RoleBinding{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: v1.RoleBindingName}, live); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return client.IgnoreNotFound(r.Client.Delete(ctx, live, client.Preconditions{UID: &live.UID}))
+}
+
+func desiredBinding(p *v1.Partner, ns, role string) *rbacv1ac.RoleBindingApplyConfiguration {
+	desired := rbacv1ac.RoleBinding(v1.RoleBindingName, ns).
 		WithLabels(childLabels(p)).
 		WithOwnerReferences(ownerRef(p)).
 		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(role))
@@ -188,57 +272,21 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 		}
 		desired.WithSubjects(sub)
 	}
-	if narrowOnly && (!exists || cur.RoleRef.Name != role || !subjectsWithin(desired.Subjects, cur.Subjects)) {
-		return nil // keep what is there until the quota can be written
-	}
-	if exists {
-		if cur.RoleRef.Name != role {
-			// roleRef is immutable: a new role (failover to a contract with
-			// another role) needs a new binding.
-			if err := r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}); client.IgnoreNotFound(err) != nil {
-				return err
-			}
-		} else {
-			owned, err := rbacv1ac.ExtractRoleBinding(cur, FieldOwner)
-			if err != nil {
-				return err
-			}
-			if sameApply(owned, desired) {
-				return nil
-			}
-		}
-	}
-	if err := r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		if isEscalationRefused(err) {
-			return &bindForbiddenError{role: role, err: err}
-		}
-		return err
-	}
-	return nil
+	return desired
 }
-
-// quotaState is what applyQuota leaves in a namespace.
-type quotaState int
-
-const (
-	quotaUnknown quotaState = iota
-	quotaAbsent
-	quotaPresent
-)
 
 // applyQuota applies the namespace's quota; owned adds the Partner as its
 // controller (so that it goes with the Partner), which a kept namespace of a
-// deleted Partner must not have.
-//
-// It reports what is in place afterwards: the quota (created, updated, or
-// the previous one when the apply failed), none, or unknown (reading it
-// failed).
-func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) (quotaState, error) {
+// deleted Partner must not have. It reports what is in place afterwards.
+func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, owned bool) (entitlement.QuotaOutcome, error) {
 	hard := corev1.ResourceList{}
 	for k, v := range np.ExtraQuota {
 		hard[k] = v
 	}
 	hard[v1.SubscriptionQuotaResource] = *resource.NewQuantity(np.SubscriptionsHard, resource.DecimalSI)
+	if !np.Recount.IsZero() {
+		hard[v1.QuotaRecountResource] = *resource.NewQuantity(np.Recount.Unix(), resource.DecimalSI)
+	}
 	desired := corev1ac.ResourceQuota(v1.ResourceQuotaName, np.Name).
 		WithLabels(childLabels(p)).
 		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(hard))
@@ -248,23 +296,23 @@ func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np en
 	cur := &corev1.ResourceQuota{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: np.Name, Name: v1.ResourceQuotaName}, cur)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return quotaUnknown, err
+		return entitlement.QuotaFailedUnknown, err
 	}
-	before := quotaAbsent
+	failed := entitlement.QuotaFailedAbsent
 	if err == nil {
-		before = quotaPresent
+		failed = entitlement.QuotaFailedPresent
 		mine, err := corev1ac.ExtractResourceQuota(cur, FieldOwner)
 		if err != nil {
-			return quotaPresent, err
+			return failed, err
 		}
 		if sameApply(mine, desired) {
-			return quotaPresent, nil
+			return entitlement.QuotaWritten, nil
 		}
 	}
 	if err := r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return before, err
+		return failed, err
 	}
-	return quotaPresent, nil
+	return entitlement.QuotaWritten, nil
 }
 
 // subjectsWithin reports whether every subject of want is one of have.

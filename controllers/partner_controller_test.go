@@ -94,8 +94,14 @@ func TestGrantCreatesExactlyTheExpectedObjects(t *testing.T) {
 		v1.Subject{Kind: v1.SubjectServiceAccount, Name: "ci", Namespace: "grant-a"})
 	create(t, c, p)
 	eventually(t, 15*time.Second, "Entitled", partnerPhase(t, p.Name, v1.PartnerEntitled, c.Name))
+	eventually(t, 15*time.Second, "Ready", partnerReady(p.Name))
 
 	got := getPartner(t, p.Name)
+	for _, n := range got.Status.Namespaces {
+		if n.Name != "grant-over" && n.UID == "" {
+			t.Errorf("namespace %s: want its UID recorded in status, got none", n.Name)
+		}
+	}
 	for _, n := range []string{"grant-a", "grant-b"} {
 		ns, err := getNamespace(n)
 		if err != nil {
@@ -441,19 +447,31 @@ func TestHijackEndsInConflict(t *testing.T) {
 		t.Errorf("a partner claiming kube-system: want refused at admission naming spec.namespaces[0], got %v", err)
 	}
 
-	// The owner hands the namespace over by labelling it for the partner.
-	// The operator caches only namespaces it manages, so no event reaches it:
-	// the Stalled recheck must notice.
+	// Labelling the namespace for the partner is not enough (anyone who may
+	// write namespaces could forge it) ...
 	patch := client.MergeFrom(ns.DeepCopy())
 	ns.Labels[v1.LabelPartner] = p.Name
 	if err := k8s.Patch(ctx(t), ns, patch); err != nil {
 		t.Fatal(err)
 	}
+	consistently(t, 3*time.Second, "labelled namespace stays Conflict, without the partner's binding", func() error {
+		got := getPartner(t, p.Name)
+		for _, n := range got.Status.Namespaces {
+			if n.Name == "hj-taken" && n.State != v1.NamespaceConflict {
+				return fmt.Errorf("hj-taken is %s", n.State)
+			}
+		}
+		return notFound(&rbacv1.RoleBinding{}, "hj-taken", v1.RoleBindingName)()
+	})
+	// ... the hand-over also takes the Partner's adopt annotation. The
+	// operator caches only namespaces it manages, so no namespace event
+	// reaches it; the annotation is on the Partner.
+	patchPartner(t, p.Name, func(p *v1.Partner) { p.Annotations = map[string]string{v1.AnnotationAdopt: "hj-taken"} })
 	eventually(t, 15*time.Second, "handed-over namespace granted", func() error {
 		got := getPartner(t, p.Name)
 		for _, n := range got.Status.Namespaces {
-			if n.Name == "hj-taken" && n.State != v1.NamespaceGranted {
-				return fmt.Errorf("hj-taken is %s", n.State)
+			if n.Name == "hj-taken" && (n.State != v1.NamespaceGranted || !n.Adopted) {
+				return fmt.Errorf("hj-taken is %s, adopted %v", n.State, n.Adopted)
 			}
 		}
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "hj-taken", Name: v1.RoleBindingName}, &rbacv1.RoleBinding{})
@@ -691,22 +709,42 @@ func TestDeletionPolicies(t *testing.T) {
 	})
 	refusedOverQuota(t, "dp-keep-ns", "after-delete")
 
-	adopted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dp-adopted", Labels: map[string]string{v1.LabelPartner: "dp-del"}}}
-	create(t, adopted)
-	del := testenv.Partner("dp-del", v1.TierAdvanced, "DE", []string{c.Name}, "dp-del-ns", "dp-adopted")
+	// Handed over: labelled by its owner and named in the Partner's adopt
+	// annotation (the created-by annotation forged as well). Forged: the
+	// operator's labels and created-by annotation written by someone else.
+	// Neither was created by the operator, so neither may be deleted.
+	forgedMeta := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+			Labels:      map[string]string{v1.LabelPartner: "dp-del", v1.LabelManagedBy: v1.ManagedByValue},
+			Annotations: map[string]string{v1.AnnotationCreatedBy: "dp-del"}}}
+	}
+	create(t, forgedMeta("dp-adopted"), forgedMeta("dp-forged"))
+	del := testenv.Partner("dp-del", v1.TierAdvanced, "DE", []string{c.Name}, "dp-del-ns", "dp-adopted", "dp-forged")
+	del.Annotations = map[string]string{v1.AnnotationAdopt: "dp-adopted"}
 	del.Spec.DeletionPolicy = v1.DeletionDelete
 	create(t, del)
-	eventually(t, 10*time.Second, "Entitled", partnerPhase(t, del.Name, v1.PartnerEntitled, c.Name))
-	if got := getPartner(t, del.Name); got.Status.Namespaces[1].State != v1.NamespaceGranted {
-		t.Fatalf("pre-labelled namespace not adopted: %+v", got.Status.Namespaces)
-	}
+	eventually(t, 10*time.Second, "created and adopted namespaces granted, forged one Conflict", func() error {
+		got := getPartner(t, del.Name)
+		states := map[string]v1.NamespaceState{}
+		for _, n := range got.Status.Namespaces {
+			states[n.Name] = n.State
+		}
+		if states["dp-del-ns"] != v1.NamespaceGranted || states["dp-adopted"] != v1.NamespaceGranted || states["dp-forged"] != v1.NamespaceConflict {
+			return fmt.Errorf("states %v", states)
+		}
+		return nil
+	})
+	consistently(t, 2*time.Second, "no RoleBinding in the forged namespace", notFound(&rbacv1.RoleBinding{}, "dp-forged", v1.RoleBindingName))
 	if err := k8s.Delete(ctx(t), del); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "created namespace deleted", notFound(&corev1.Namespace{}, "", "dp-del-ns"))
-	ns, err := getNamespace("dp-adopted")
-	if err != nil || !ns.DeletionTimestamp.IsZero() {
-		t.Errorf("adopted namespace must be kept: %v", err)
+	eventually(t, 15*time.Second, "Delete partner gone", notFound(&v1.Partner{}, "", del.Name))
+	for _, name := range []string{"dp-adopted", "dp-forged"} {
+		ns, err := getNamespace(name)
+		if err != nil || !ns.DeletionTimestamp.IsZero() {
+			t.Errorf("namespace %s, which the operator did not create, must be kept: %v", name, err)
+		}
 	}
 }
 
@@ -726,6 +764,7 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 	m := startManager(t, testenv.ManagerOptions{})
 	for i := range 5 {
 		eventually(t, 20*time.Second, "Entitled", partnerPhase(t, fmt.Sprintf("ss-p%d", i), v1.PartnerEntitled, c.Name))
+		eventually(t, 20*time.Second, "Ready (quotas counted)", partnerReady(fmt.Sprintf("ss-p%d", i)))
 	}
 	createSubscription(t, "ss-0-a", "s1")
 	eventually(t, 10*time.Second, "rebalanced", quotaSettled("ss-0-b", 4))
@@ -835,7 +874,8 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 	needCluster(t)
 	startManager(t, testenv.ManagerOptions{})
 	ent := testenv.Tier(v1.TierReady, 3, 1)
-	ent.NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-1")}
+	// A fractional pod count passes the CRD's schema but no ResourceQuota.
+	ent.NamespaceQuota = corev1.ResourceList{"pods": resource.MustParse("500m")}
 	c := openContract("badq-c", ent)
 	p := testenv.Partner("badq-p", v1.TierReady, "DE", []string{c.Name}, "badq-ns")
 	p.Spec.Access = append(p.Spec.Access, v1.Subject{Kind: v1.SubjectUser, Name: "leaver@acme.example"})
@@ -844,7 +884,7 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 		got := getPartner(t, p.Name)
 		r := condition(got.Status.Conditions, v1.ConditionReady)
 		if r == nil || r.Status != metav1.ConditionFalse || r.Reason != v1.ReasonApplyFailed ||
-			!strings.Contains(r.Message, "ResourceQuota badq-ns/"+v1.ResourceQuotaName) || !strings.Contains(r.Message, "requests.cpu") {
+			!strings.Contains(r.Message, "ResourceQuota "+v1.ResourceQuotaName) || !strings.Contains(r.Message, "badq-ns") || !strings.Contains(r.Message, "pods") {
 			return fmt.Errorf("Ready %+v", r)
 		}
 		return nil
@@ -854,7 +894,7 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 	// Patches, not updates: the operator writes the contract's status
 	// meanwhile.
 	patchContract(t, c.Name, func(c *v1.DistributorContract) {
-		c.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("1")}
+		c.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"pods": resource.MustParse("10")}
 	})
 	eventually(t, 15*time.Second, "bound once the quota is valid", func() error {
 		rb := &rbacv1.RoleBinding{}
@@ -871,7 +911,7 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 	// The quota is refused again while someone leaves the partner: removing
 	// access must not wait for the quota (the old quota still limits).
 	patchContract(t, c.Name, func(c *v1.DistributorContract) {
-		c.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"requests.cpu": resource.MustParse("-2")}
+		c.Spec.Entitlements[0].NamespaceQuota = corev1.ResourceList{"pods": resource.MustParse("1500m")}
 	})
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Access = p.Spec.Access[:1] })
 	eventually(t, 15*time.Second, "leaver unbound despite the refused quota", func() error {
@@ -943,6 +983,7 @@ func TestForeignRefusalIsNotRoleNotBindable(t *testing.T) {
 	})
 	c := openContract("fq-c", testenv.Tier(v1.TierAdvanced, 4, 2))
 	p := testenv.Partner("fq-p", v1.TierAdvanced, "DE", []string{c.Name}, "fq-a", "fq-b")
+	p.Annotations = map[string]string{v1.AnnotationAdopt: "fq-b"} // handed over
 	create(t, c, p)
 	eventually(t, 15*time.Second, "Ready False naming fq-b, not Stalled", func() error {
 		got := getPartner(t, p.Name)

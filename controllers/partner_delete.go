@@ -55,7 +55,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 		}
 		// Only listed namespaces follow deletionPolicy Delete; one the
 		// partner stopped listing is kept (revoked) whatever the policy.
-		if listed[ns.Name] && entitlement.ShouldDeleteNamespace(deleteNamespaces, p.Name, ns.Labels, ns.Annotations) {
+		if listed[ns.Name] && entitlement.ShouldDeleteNamespace(deleteNamespaces, p.Name, entitlement.RecordedUID(p, ns.Name), ns.UID, ns.Labels, ns.Annotations) {
 			if err := r.Client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); client.IgnoreNotFound(err) != nil {
 				errs = append(errs, fmt.Errorf("deleting namespace %s: %w", ns.Name, err))
 				continue
@@ -65,11 +65,11 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 			continue
 		}
 		np := entitlement.NamespacePlan{Name: ns.Name, State: v1.NamespaceRevoked, Manage: true}
-		if err := r.applyNamespace(ctx, p, np); err != nil {
+		if _, err := r.applyNamespace(ctx, p, np); err != nil {
 			errs = append(errs, fmt.Errorf("revoking namespace %s: %w", ns.Name, err))
 			continue
 		}
-		if err := r.applyRoleBinding(ctx, p, np, "", false); err != nil {
+		if _, err := r.applyRoleBinding(ctx, p, np, "", entitlement.BindRemove); err != nil {
 			errs = append(errs, fmt.Errorf("deleting RoleBinding in %s: %w", ns.Name, err))
 		}
 		// The kept namespace stays revoked after the Partner is gone: its

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -16,41 +18,44 @@ import (
 	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
 
-// gather reads everything PlanPartner needs.
+// gather reads everything PlanPartner needs. It makes no writes.
 func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlement.PartnerInput, error) {
 	in := entitlement.PartnerInput{
 		Partner:    p,
 		Contracts:  map[string]*v1.DistributorContract{},
 		Namespaces: map[string]entitlement.NamespaceObservation{},
 		Roles:      map[string]entitlement.RoleObservation{},
+		Claims:     map[string][]entitlement.Claim{},
 		Now:        r.Clock.Now(),
 	}
-	for _, name := range p.Spec.Contracts {
-		c := &v1.DistributorContract{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, c); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return in, fmt.Errorf("getting DistributorContract %s for Partner %s: %w", name, p.Name, err)
+	if err := r.gatherContracts(ctx, p, &in); err != nil {
+		return in, err
+	}
+	children, err := r.childNamespaces(ctx, p.Name)
+	if err != nil {
+		return in, fmt.Errorf("listing children of Partner %s: %w", p.Name, err)
+	}
+	observe := func(name string) (entitlement.NamespaceObservation, error) {
+		obs, err := r.observeNamespace(ctx, p.Name, name)
+		if err != nil {
+			return obs, fmt.Errorf("observing namespace %s of Partner %s: %w", name, p.Name, err)
 		}
-		in.Contracts[name] = c
-		if ent := entitlement.EntitlementFor(c, p.Spec.Tier); ent != nil {
-			role := entitlement.ClusterRoleFor(ent)
-			if _, seen := in.Roles[role]; !seen {
-				obs, err := r.observeRole(ctx, role)
-				if err != nil {
-					return in, fmt.Errorf("getting ClusterRole %s for Partner %s: %w", role, p.Name, err)
-				}
-				in.Roles[role] = obs
-			}
-		}
+		obs.Children = children[name]
+		in.Namespaces[name] = obs
+		return obs, nil
 	}
 	for _, n := range p.Spec.Namespaces {
-		obs, err := r.observeNamespace(ctx, p.Name, string(n))
+		obs, err := observe(string(n))
 		if err != nil {
-			return in, fmt.Errorf("observing namespace %s of Partner %s: %w", n, p.Name, err)
+			return in, err
 		}
-		in.Namespaces[string(n)] = obs
+		if !obs.Exists {
+			claims, err := r.claims(ctx, string(n))
+			if err != nil {
+				return in, fmt.Errorf("listing partners that list namespace %s: %w", n, err)
+			}
+			in.Claims[string(n)] = claims
+		}
 	}
 	// Namespaces still labelled for the partner that it no longer lists.
 	labelled := &corev1.NamespaceList{}
@@ -61,54 +66,132 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		if _, listed := in.Namespaces[ns.Name]; listed {
 			continue
 		}
-		obs, err := r.observeNamespace(ctx, p.Name, ns.Name)
-		if err != nil {
-			return in, fmt.Errorf("observing namespace %s of Partner %s: %w", ns.Name, p.Name, err)
+		if _, err := observe(ns.Name); err != nil {
+			return in, err
 		}
-		in.Namespaces[ns.Name] = obs
 		in.Unlisted = append(in.Unlisted, ns.Name)
 	}
 	sort.Strings(in.Unlisted)
+	// Children in namespaces that are neither: their namespace was relabelled.
+	for name := range children {
+		if _, seen := in.Namespaces[name]; !seen {
+			in.Strays = append(in.Strays, name)
+		}
+	}
+	sort.Strings(in.Strays)
 	return in, nil
+}
+
+func (r *PartnerReconciler) gatherContracts(ctx context.Context, p *v1.Partner, in *entitlement.PartnerInput) error {
+	for _, name := range p.Spec.Contracts {
+		c := &v1.DistributorContract{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, c); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return fmt.Errorf("getting DistributorContract %s for Partner %s: %w", name, p.Name, err)
+		}
+		in.Contracts[name] = c
+		ent := entitlement.EntitlementFor(c, p.Spec.Tier)
+		if ent == nil {
+			continue
+		}
+		role := entitlement.ClusterRoleFor(ent)
+		if _, seen := in.Roles[role]; seen {
+			continue
+		}
+		obs, err := r.observeRole(ctx, role)
+		if err != nil {
+			return fmt.Errorf("getting ClusterRole %s for Partner %s: %w", role, p.Name, err)
+		}
+		in.Roles[role] = obs
+	}
+	return nil
+}
+
+// getCachedOrLive reads an object from the cache, and from the API server
+// when the cache does not hold it: the cache holds only what the operator
+// manages (label-selected), and a miss there may be an object it does not
+// manage (a namespace someone else owns, a role not labelled bindable).
+func (r *PartnerReconciler) getCachedOrLive(ctx context.Context, key types.NamespacedName, obj client.Object) (found bool, err error) {
+	err = r.Client.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, obj)
+	}
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (r *PartnerReconciler) observeRole(ctx context.Context, name string) (entitlement.RoleObservation, error) {
 	role := &rbacv1.ClusterRole{}
-	// The cache holds only bindable roles; a miss is confirmed directly.
-	err := r.Client.Get(ctx, types.NamespacedName{Name: name}, role)
-	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, types.NamespacedName{Name: name}, role)
-	}
-	if apierrors.IsNotFound(err) {
-		return entitlement.RoleObservation{}, nil
-	}
-	if err != nil {
+	found, err := r.getCachedOrLive(ctx, types.NamespacedName{Name: name}, role)
+	if !found {
 		return entitlement.RoleObservation{}, err
 	}
-	return entitlement.RoleObservation{Exists: true, Bindable: role.Labels[v1.LabelBindable] == "true"}, nil
+	return entitlement.RoleObservation{Exists: true, Bindable: role.Labels[v1.LabelBindable] == "true", Rules: role.Rules}, nil
+}
+
+// childNamespaces returns the namespaces holding a RoleBinding or
+// ResourceQuota the operator wrote for the partner (by its partner label,
+// from the cache), wherever their namespace's labels now point.
+func (r *PartnerReconciler) childNamespaces(ctx context.Context, partner string) (map[string]bool, error) {
+	in := map[string]bool{}
+	for _, list := range []client.ObjectList{&rbacv1.RoleBindingList{}, &corev1.ResourceQuotaList{}} {
+		if err := r.Client.List(ctx, list, client.MatchingFields{IndexChildPartner: partner}); err != nil {
+			return nil, err
+		}
+		switch l := list.(type) {
+		case *rbacv1.RoleBindingList:
+			for _, b := range l.Items {
+				if b.Name == v1.RoleBindingName {
+					in[b.Namespace] = true
+				}
+			}
+		case *corev1.ResourceQuotaList:
+			for _, q := range l.Items {
+				if q.Name == v1.ResourceQuotaName {
+					in[q.Namespace] = true
+				}
+			}
+		}
+	}
+	return in, nil
+}
+
+// claims lists the partners that list a namespace, with their creation
+// times (from the cache's index on spec.namespaces).
+func (r *PartnerReconciler) claims(ctx context.Context, namespace string) ([]entitlement.Claim, error) {
+	list := &v1.PartnerList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{IndexPartnerNamespaces: namespace}); err != nil {
+		return nil, err
+	}
+	out := make([]entitlement.Claim, 0, len(list.Items))
+	for _, p := range list.Items {
+		out = append(out, entitlement.Claim{Partner: p.Name, Created: p.CreationTimestamp.Time})
+	}
+	return out, nil
 }
 
 func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name string) (entitlement.NamespaceObservation, error) {
 	ns := &corev1.Namespace{}
 	// Managed namespaces are in the cache; anything else is read directly,
 	// so an unmanaged namespace of that name is seen (and never adopted).
-	err := r.Client.Get(ctx, types.NamespacedName{Name: name}, ns)
-	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, types.NamespacedName{Name: name}, ns)
-	}
-	if apierrors.IsNotFound(err) {
-		return entitlement.NamespaceObservation{}, nil
-	}
-	if err != nil {
+	found, err := r.getCachedOrLive(ctx, types.NamespacedName{Name: name}, ns)
+	if !found {
 		return entitlement.NamespaceObservation{}, err
 	}
 	obs := entitlement.NamespaceObservation{
 		Exists:      true,
+		UID:         ns.UID,
 		Owner:       ns.Labels[v1.LabelPartner],
+		CreatedBy:   ns.Annotations[v1.AnnotationCreatedBy],
 		Terminating: !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating,
 	}
 	q := &corev1.ResourceQuota{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, q); err == nil {
+		obs.Quota = observeQuota(q)
 		if u, ok := q.Status.Used[v1.SubscriptionQuotaResource]; ok {
 			obs.Used = u.Value()
 		}
@@ -145,4 +228,18 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 		}
 	}
 	return obs, nil
+}
+
+// observeQuota reads whether kube-controller-manager has counted
+// Subscriptions in the quota, and the operator's last recount request.
+func observeQuota(q *corev1.ResourceQuota) entitlement.QuotaObservation {
+	_, synced := q.Status.Hard[v1.SubscriptionQuotaResource]
+	_, counted := q.Status.Used[v1.SubscriptionQuotaResource]
+	obs := entitlement.QuotaObservation{Exists: true, Synced: synced, Counted: synced && counted}
+	if v, ok := q.Spec.Hard[v1.QuotaRecountResource]; ok {
+		if sec, err := strconv.ParseInt(v.String(), 10, 64); err == nil && sec > 0 {
+			obs.RecountAt = time.Unix(sec, 0).UTC()
+		}
+	}
+	return obs
 }

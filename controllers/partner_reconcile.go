@@ -36,6 +36,8 @@ type PartnerReconciler struct {
 	// StalledRecheck is how often a Stalled partner is decided again (its
 	// fix may send no event); default DefaultStalledRecheck.
 	StalledRecheck time.Duration
+
+	refusals refusals
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -81,42 +83,48 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.refusals.apply(in.Roles, in.Now, cmp.Or(r.StalledRecheck, DefaultStalledRecheck))
 	plan := entitlement.PlanPartner(in)
 
-	applyErr := r.apply(ctx, p, &plan)
+	// Write-ahead: record the namespaces about to be created before
+	// creating them (see entitlement.CreationsToRecord).
+	if names := entitlement.CreationsToRecord(p, &plan); len(names) > 0 {
+		recorded := p.DeepCopy()
+		entitlement.RecordCreations(&recorded.Status, names)
+		if err := r.patchStatus(ctx, p, recorded); err != nil {
+			return r.statusPatchFailed(ctx, p, nil, err)
+		}
+		p = recorded
+	}
+
+	done, applyErr := r.apply(ctx, p, &plan)
 	var forbidden *bindForbiddenError
 	if errors.As(applyErr, &forbidden) {
 		// The API server refused the binding (the operator may not bind this
-		// role): decide again with that knowledge; only a user can fix it.
-		obs := in.Roles[forbidden.role]
-		obs.Forbidden = forbidden.err.Error()
-		in.Roles[forbidden.role] = obs
-		plan = entitlement.PlanPartner(in)
-		applyErr = r.apply(ctx, p, &plan)
+		// role): remember it, and decide again with that knowledge at once
+		// (Stalled, only a user can fix it); it is tried again after
+		// StalledRecheck.
+		r.refusals.remember(forbidden.role, forbidden.err.Error(), r.Clock.Now())
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 
 	next := p.DeepCopy()
-	r.setStatus(next, &plan, applyErr, in.Now)
+	r.setStatus(next, &plan, done, applyErr, in.Now)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
-		// The optimistic lock makes a reconcile of a stale cached copy fail
-		// instead of overwriting newer status and announcing its events a
-		// second time; the watch event of the newer copy is on its way.
-		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})); err != nil {
-			if apierrors.IsConflict(err) && applyErr == nil {
-				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
-				return ctrl.Result{RequeueAfter: staleRetry}, nil
-			}
-			return ctrl.Result{}, errors.Join(applyErr, fmt.Errorf("patching status of Partner %s: %w", p.Name, err))
+		if err := r.patchStatus(ctx, p, next); err != nil {
+			return r.statusPatchFailed(ctx, p, applyErr, err)
 		}
 	}
-	r.observe(p, next, &plan, in.Now)
+	r.observe(p, next, &plan, done, in.Now)
 	if applyErr != nil {
 		return ctrl.Result{}, fmt.Errorf("applying entitlements of Partner %s: %w", p.Name, applyErr)
 	}
+	// From the clock now, not the one gathered: the reconcile took time.
+	now := r.Clock.Now()
 	var res ctrl.Result
 	if !plan.RequeueAt.IsZero() {
-		res.RequeueAfter = entitlement.RequeueAfter(in.Now, plan.RequeueAt)
-		logger.V(1).Info("next contract boundary", "at", plan.RequeueAt, "after", res.RequeueAfter)
+		res.RequeueAfter = entitlement.RequeueAfter(now, plan.RequeueAt)
+		logger.V(1).Info("next planned change", "at", plan.RequeueAt, "after", res.RequeueAfter)
 	}
 	if plan.Stalled != nil {
 		recheck := cmp.Or(r.StalledRecheck, DefaultStalledRecheck)
@@ -126,4 +134,20 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		logger.V(1).Info("stalled; deciding again later", "reason", plan.Stalled.Reason, "after", recheck)
 	}
 	return res, nil
+}
+
+// patchStatus writes next's status over p's. The optimistic lock makes a
+// reconcile of a stale cached copy fail instead of overwriting newer status
+// and announcing its events a second time; the watch event of the newer
+// copy is on its way.
+func (r *PartnerReconciler) patchStatus(ctx context.Context, p, next *v1.Partner) error {
+	return r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{}))
+}
+
+func (r *PartnerReconciler) statusPatchFailed(ctx context.Context, p *v1.Partner, applyErr, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) && applyErr == nil {
+		log.FromContext(ctx).V(1).Info("status changed since this copy was cached; reconciling the newer one")
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	return ctrl.Result{}, errors.Join(applyErr, fmt.Errorf("patching status of Partner %s: %w", p.Name, err))
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -13,7 +15,7 @@ import (
 )
 
 // setStatus writes the plan and the apply outcome into status (no API call).
-func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPlan, applyErr error, now time.Time) {
+func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPlan, done applied, applyErr error, now time.Time) {
 	st := &p.Status
 	st.Phase = plan.Phase
 	st.Contract = ""
@@ -28,10 +30,17 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 	}
 	st.Namespaces = st.Namespaces[:0]
 	for _, np := range plan.Namespaces {
-		st.Namespaces = append(st.Namespaces, v1.NamespaceStatus{
-			Name: np.Name, State: np.State, Message: np.Message,
+		ns := v1.NamespaceStatus{
+			Name: np.Name, State: np.State, Message: np.Message, UID: np.UID, Adopted: np.Adopted,
 			SubscriptionsUsed: int32(np.Used), SubscriptionsHard: int32(np.SubscriptionsHard),
-		})
+		}
+		if uid, ok := done.created[np.Name]; ok {
+			// Created in this pass: recorded now; its quota is not counted yet.
+			ns.UID, ns.Message = uid, "created; waiting for its ResourceQuota to be counted"
+		} else if np.Create {
+			ns.Message = "creating the namespace"
+		}
+		st.Namespaces = append(st.Namespaces, ns)
 	}
 	if len(st.Namespaces) == 0 {
 		st.Namespaces = nil
@@ -46,9 +55,11 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 	ready := metav1.Condition{Type: v1.ConditionReady, ObservedGeneration: p.Generation}
 	switch {
 	case applyErr != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1.ReasonApplyFailed, truncate(applyErr.Error(), 1024)
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1.ReasonApplyFailed, entitlement.Truncate(applyErr.Error(), 1024)
 	case plan.Stalled != nil:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, plan.Stalled.Reason, plan.Stalled.Message
+	case plan.Reconciling != nil:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, plan.Reconciling.Reason, plan.Reconciling.Message
 	default:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, v1.ReasonReconciled, "entitlements applied: "+string(plan.Phase)
 	}
@@ -59,11 +70,15 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 }
 
 // observe emits the plan's events and records metrics.
-func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.PartnerPlan, now time.Time) {
+func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.PartnerPlan, done applied, now time.Time) {
+	for _, ns := range done.replaced {
+		r.Recorder.Eventf(cur, nil, corev1.EventTypeWarning, v1.EventForeignBindingReplaced, "Replace",
+			"RoleBinding %s/%s was not written by the operator; replaced by the partner's own", ns, v1.RoleBindingName)
+	}
 	for _, e := range plan.Events {
 		// events.k8s.io refuses a note over 1 KiB (an RBAC escalation
 		// refusal lists every missing rule).
-		r.Recorder.Eventf(cur, nil, e.Type, e.Reason, e.Reason, "%s", truncate(e.Message, maxEventNote))
+		r.Recorder.Eventf(cur, nil, e.Type, e.Reason, e.Reason, "%s", entitlement.Truncate(e.Message, maxEventNote))
 		switch e.Reason {
 		case v1.EventFailedOver:
 			metrics.Failovers.Inc()
@@ -74,6 +89,13 @@ func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.Part
 		}
 	}
 	metrics.SetPartner(cur.Name, cur.Status.Phase, cur.Spec.Tier)
+	// More Subscriptions than the limit while entitled: quota admission
+	// raced a recount (docs/architecture.md, "Quota undercount").
+	if plan.Phase == v1.PartnerEntitled {
+		metrics.SetOverLimit(cur.Name, plan.Used-plan.Hard)
+	} else {
+		metrics.SetOverLimit(cur.Name, 0)
+	}
 }
 
 // observeLag records how late a failover or revocation was, against the

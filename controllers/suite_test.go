@@ -120,6 +120,22 @@ func partnerPhase(t *testing.T, name string, want v1.PartnerPhase, contract stri
 	}
 }
 
+// partnerReady is true once the partner's Ready condition is True for its
+// current generation.
+func partnerReady(name string) func() error {
+	return func() error {
+		p := &v1.Partner{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Name: name}, p); err != nil {
+			return err
+		}
+		r := condition(p.Status.Conditions, v1.ConditionReady)
+		if r == nil || r.Status != metav1.ConditionTrue || r.ObservedGeneration != p.Generation {
+			return fmt.Errorf("Ready %+v", r)
+		}
+		return nil
+	}
+}
+
 func condition(conds []metav1.Condition, t string) *metav1.Condition {
 	for i := range conds {
 		if conds[i].Type == t {

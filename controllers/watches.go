@@ -43,13 +43,15 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// partnerChanged passes spec changes, deletion and finalizer changes and
-// periodic resyncs, not the operator's own status writes.
+// partnerChanged passes spec changes, deletion and finalizer changes, the
+// adopt annotation and periodic resyncs, not the operator's own status
+// writes.
 func partnerChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld, e.ObjectNew
 		return isResync(e) || o.GetGeneration() != n.GetGeneration() ||
 			!reflect.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
+			o.GetAnnotations()[v1.AnnotationAdopt] != n.GetAnnotations()[v1.AnnotationAdopt] ||
 			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
 	}}
 }

@@ -18,6 +18,12 @@ const (
 	// AnnotationCreatedBy is set on namespaces the operator created itself;
 	// only those are deleted by deletionPolicy Delete.
 	AnnotationCreatedBy = "entitlements.partnerops.io/created-by"
+	// AnnotationAdopt, on a Partner, lists (comma-separated) existing
+	// namespaces labelled for the partner that the operator may adopt: the
+	// hand-over of a namespace someone else created takes both its owner's
+	// label and the Partner's annotation, because labels alone can be
+	// forged by anyone who may write namespaces.
+	AnnotationAdopt = "entitlements.partnerops.io/adopt"
 
 	// Finalizer keeps a Partner until its entitlements are revoked.
 	Finalizer = "entitlements.partnerops.io/revoke"
@@ -28,6 +34,14 @@ const (
 	ResourceQuotaName = "partner-entitlements"
 	// SubscriptionQuotaResource is the object-count quota over Subscriptions.
 	SubscriptionQuotaResource = "count/subscriptions.entitlements.partnerops.io"
+	// QuotaRecountResource is a hard limit the operator sets on its quota
+	// only while kube-controller-manager has not counted Subscriptions
+	// there: a change of spec.hard is what makes kube-controller-manager
+	// recount a quota at once (otherwise it waits for its full resync, 5
+	// minutes by default). Its value is the Unix time of the request; no
+	// object is ever counted against it, and the operator removes it once
+	// the quota is counted.
+	QuotaRecountResource = "entitlements.partnerops.io/recount"
 	// DefaultClusterRolePrefix + lower-case tier is a tier's default ClusterRole.
 	DefaultClusterRolePrefix = "entitlements-partner-"
 )

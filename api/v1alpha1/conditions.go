@@ -66,6 +66,13 @@ const (
 	ReasonRoleNotBindable = "RoleNotBindable"
 	// ReasonNamespaceTerminating: a listed namespace is being deleted.
 	ReasonNamespaceTerminating = "NamespaceTerminating"
+	// ReasonQuotaNotCounted: kube-controller-manager has not counted
+	// Subscriptions in a granted namespace's quota yet; until it has, the
+	// API server refuses every Subscription there (Reconciling).
+	ReasonQuotaNotCounted = "QuotaNotCounted"
+	// ReasonCreatingNamespace: the operator has recorded that it creates a
+	// namespace and is about to (Reconciling).
+	ReasonCreatingNamespace = "CreatingNamespace"
 	// ReasonNotExpiring: the supplying contract is not near its end.
 	ReasonNotExpiring = "NotExpiring"
 )
@@ -80,6 +87,10 @@ const (
 	EventRoleNotBindable   = "RoleNotBindable"
 	EventContractNotFound  = "ContractNotFound"
 	EventNamespaceDeleted  = "NamespaceDeleted"
+	// EventForeignBindingReplaced: a RoleBinding named partner-access that
+	// the operator did not write was in a managed namespace; it was
+	// deleted and the partner's own written in its place.
+	EventForeignBindingReplaced = "ForeignBindingReplaced"
 
 	EventContractPending  = "ContractPending"
 	EventContractActive   = "ContractActive"

@@ -125,12 +125,12 @@ type TierEntitlement struct {
 	// limits.memory, requests.storage, ...), a hugepages- one, or a
 	// qualified one such as count/deployments.apps or
 	// requests.nvidia.com/gpu. The subscription count is the operator's and
-	// cannot be set here. A value the ResourceQuota refuses (a negative one)
-	// leaves the partner Ready=False and its people unbound.
+	// cannot be set here. Values must not be negative.
 	// +optional
-	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && (k in ['pods', 'services', 'replicationcontrollers', 'resourcequotas', 'secrets', 'configmaps', 'persistentvolumeclaims', 'services.nodeports', 'services.loadbalancers', 'cpu', 'memory', 'storage', 'ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.storage', 'requests.ephemeral-storage', 'limits.cpu', 'limits.memory', 'limits.ephemeral-storage'] || k.startsWith('hugepages-') || k.startsWith('requests.hugepages-') || k.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')))",message="namespaceQuota keys must be ResourceQuota resource names: a standard one such as requests.cpu, limits.memory or pods, or a qualified one such as count/deployments.apps"
-	// +kubebuilder:validation:XValidation:rule="!('count/subscriptions.entitlements.partnerops.io' in self)",message="namespaceQuota must not set count/subscriptions.entitlements.partnerops.io: the operator sets it from subscriptions"
+	// +kubebuilder:validation:MaxProperties=10
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && (k in ['pods', 'services', 'replicationcontrollers', 'resourcequotas', 'secrets', 'configmaps', 'persistentvolumeclaims', 'services.nodeports', 'services.loadbalancers', 'cpu', 'memory', 'ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.storage', 'requests.ephemeral-storage', 'limits.cpu', 'limits.memory', 'limits.ephemeral-storage'] || k.startsWith('hugepages-') || k.startsWith('requests.hugepages-') || k.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')))",message="namespaceQuota keys must be ResourceQuota resource names: a standard one such as requests.cpu, limits.memory or pods, or a qualified one such as count/deployments.apps"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="namespaceQuota values must not be negative"
+	// +kubebuilder:validation:XValidation:rule="!('count/subscriptions.entitlements.partnerops.io' in self) && !('entitlements.partnerops.io/recount' in self)",message="namespaceQuota must not set count/subscriptions.entitlements.partnerops.io or entitlements.partnerops.io/recount: the operator sets them"
 	NamespaceQuota corev1.ResourceList `json:"namespaceQuota,omitempty"`
 }
 

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // PartnerType is the partner's business model.
@@ -173,16 +174,26 @@ const (
 )
 
 // NamespaceState is what the operator did with one listed namespace.
-// +kubebuilder:validation:Enum=Granted;Revoked;Conflict;OverLimit
+// +kubebuilder:validation:Enum=Granted;Pending;Revoked;Conflict;OverLimit
 type NamespaceState string
 
 // Namespace states.
 const (
-	// NamespaceGranted: namespace, RoleBinding and quota in place.
+	// NamespaceGranted: namespace, RoleBinding and quota in place, and the
+	// quota counted, so that the API server admits a Subscription within
+	// the limit.
 	NamespaceGranted NamespaceState = "Granted"
+	// NamespacePending: to be granted, not usable yet: the operator is about
+	// to create the namespace, or kube-controller-manager has not counted
+	// Subscriptions in its quota yet (the API server refuses every
+	// Subscription until it has). The message says which.
+	NamespacePending NamespaceState = "Pending"
 	// NamespaceRevoked: no RoleBinding, subscription quota 0, content kept.
 	NamespaceRevoked NamespaceState = "Revoked"
-	// NamespaceConflict: exists without this partner's label; left untouched.
+	// NamespaceConflict: exists, but the operator did not create it for this
+	// partner (another partner's, unlabelled, or labelled for this partner
+	// by someone else); left untouched, except that anything the operator
+	// itself put there for this partner is revoked.
 	NamespaceConflict NamespaceState = "Conflict"
 	// NamespaceOverLimit: beyond the tier's maxNamespaces; not granted.
 	NamespaceOverLimit NamespaceState = "OverLimit"
@@ -206,8 +217,22 @@ type SubscriptionUsage struct {
 type NamespaceStatus struct {
 	// Name of the namespace.
 	Name string `json:"name"`
-	// State: Granted, Revoked, Conflict or OverLimit.
+	// State: Granted, Pending, Revoked, Conflict or OverLimit.
 	State NamespaceState `json:"state"`
+	// UID of the namespace the operator created for the partner. It is the
+	// operator's record of which namespaces are the partner's: labels and
+	// annotations can be written by anyone who may write namespaces, this
+	// status only by the operator. A namespace of the listed name with
+	// another UID is never adopted, and deletionPolicy Delete deletes only
+	// namespaces whose UID is recorded here.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+	// Adopted: the operator did not create the namespace; it was handed
+	// over (annotation entitlements.partnerops.io/adopt on the Partner) or
+	// managed before UIDs were recorded. deletionPolicy Delete never
+	// deletes an adopted namespace.
+	// +optional
+	Adopted bool `json:"adopted,omitempty"`
 	// SubscriptionsUsed is how many Subscriptions are in the namespace.
 	// +optional
 	SubscriptionsUsed int32 `json:"subscriptionsUsed"`

@@ -2,11 +2,15 @@ package entitlement
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
@@ -25,6 +29,15 @@ type NamespaceObservation struct {
 	// operator's metadata-only Subscription cache; the quota's count can lag
 	// behind, see NamespaceUsage).
 	Subscriptions int64
+	// UID of the namespace, and the value of its created-by annotation.
+	UID       types.UID
+	CreatedBy string
+	// Quota is the operator's ResourceQuota there.
+	Quota QuotaObservation
+	// Children: a RoleBinding or ResourceQuota the operator wrote for this
+	// partner is in the namespace (found by the partner label, wherever
+	// the namespace's own labels point).
+	Children bool
 }
 
 func (o NamespaceObservation) usage(granted bool) NamespaceUsage {
@@ -35,6 +48,8 @@ func (o NamespaceObservation) usage(granted bool) NamespaceUsage {
 type RoleObservation struct {
 	Exists   bool
 	Bindable bool
+	// Rules are the role's rules (aggregated ones included).
+	Rules []rbacv1.PolicyRule
 	// Forbidden is the API server's refusal of the last binding attempt
 	// (the operator may not bind this role), if any.
 	Forbidden string
@@ -51,7 +66,14 @@ type PartnerInput struct {
 	Unlisted []string
 	// Roles maps ClusterRole names to what was observed.
 	Roles map[string]RoleObservation
-	Now   time.Time
+	// Claims lists, for a listed namespace that does not exist, the other
+	// partners that list it too: the one created first gets it.
+	Claims map[string][]Claim
+	// Strays are namespaces, neither listed nor labelled for the partner,
+	// that hold a RoleBinding or ResourceQuota the operator wrote for it
+	// (their namespace was relabelled): revoked there (sorted).
+	Strays []string
+	Now    time.Time
 }
 
 // NamespacePlan is what to do with one listed namespace.
@@ -66,6 +88,16 @@ type NamespacePlan struct {
 	Manage bool
 	// Bind: the RoleBinding should exist (else it must not).
 	Bind bool
+	// UID of the namespace when it is the partner's (recorded in status).
+	UID types.UID
+	// Adopted: it is the partner's, but the operator did not create it.
+	Adopted bool
+	// Recount, when not zero, is the value of the quota's recount request
+	// (see quotaWait).
+	Recount time.Time
+	// RevokeChildren: the namespace is not the partner's (Conflict) but
+	// holds its RoleBinding or quota: delete the one, zero the other.
+	RevokeChildren bool
 	// SubscriptionsHard is the namespace's share of the subscription limit.
 	SubscriptionsHard int64
 	// ExtraQuota is the tier's namespaceQuota (granted namespaces only).
@@ -99,7 +131,13 @@ type PartnerPlan struct {
 	// Stalled is set when a problem only a user can fix blocks part of the
 	// desired state.
 	Stalled *metav1.Condition
-	Events  []Event
+	// Reconciling is set while the plan waits for something that comes by
+	// itself (a quota count, a terminating namespace); Ready is False then.
+	Reconciling *metav1.Condition
+	// Strays are namespaces outside the partner's that hold its RoleBinding
+	// or quota: revoke them there.
+	Strays []string
+	Events []Event
 	// RequeueAt is when the plan must be made again even if nothing
 	// changes (a contract boundary); zero if never.
 	RequeueAt time.Time
@@ -138,12 +176,16 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Hard = int64(plan.Supply.Entitlement.Subscriptions)
 		role := ClusterRoleFor(plan.Supply.Entitlement)
 		obs := in.Roles[role]
+		escape := RoleEscape(obs.Rules)
 		switch {
 		case !obs.Exists:
 			problems = append(problems, problem{v1.ReasonRoleNotBindable, fmt.Sprintf("ClusterRole %s does not exist; create it labelled %s=true", role, v1.LabelBindable)})
 		case !obs.Bindable:
 			problems = append(problems, problem{v1.ReasonRoleNotBindable,
 				fmt.Sprintf("ClusterRole %s is not labelled %s=true; the operator binds only such roles", role, v1.LabelBindable)})
+		case escape != "":
+			problems = append(problems, problem{v1.ReasonRoleNotBindable,
+				fmt.Sprintf("ClusterRole %s is not bound: %s, which would let the partner's people change their own access or limits", role, escape)})
 		case obs.Forbidden != "":
 			problems = append(problems, problem{v1.ReasonRoleNotBindable,
 				fmt.Sprintf("the operator may not bind ClusterRole %s: %s", role, obs.Forbidden)})
@@ -157,31 +199,51 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		maxNS = int(max(plan.Supply.Entitlement.MaxNamespaces, 1))
 	}
 	usage := make([]NamespaceUsage, len(p.Spec.Namespaces))
-	terminating := false
+	var waiting []problem // reasons to be Reconciling
 	for i, n := range p.Spec.Namespaces {
 		name := string(n)
 		obs := in.Namespaces[name]
 		np := NamespacePlan{Name: name}
+		ours, why := true, ""
+		if obs.Exists {
+			ours, why = ownership(p, name, obs)
+		}
+		np.UID = recordUID(obs, ours)
+		np.Adopted = ours && obs.Exists && adopted(p, name, obs)
 		switch {
-		case obs.Exists && obs.Owner != p.Name:
-			np.State = v1.NamespaceConflict
-			if obs.Owner == "" {
-				np.Message = fmt.Sprintf("namespace %s exists and does not belong to partner %s; it is left untouched", name, p.Name)
-			} else {
-				np.Message = fmt.Sprintf("namespace %s belongs to partner %s; it is left untouched", name, obs.Owner)
-			}
+		case !ours:
+			np.State, np.Message, np.RevokeChildren = v1.NamespaceConflict, why, obs.Children
 			problems = append(problems, problem{v1.ReasonNamespaceConflict, np.Message})
 		case obs.Terminating:
 			np.State = v1.NamespaceRevoked
 			np.Message = fmt.Sprintf("namespace %s is being deleted; it will be recreated once gone if still entitled", name)
-			terminating = true
+			waiting = append(waiting, problem{v1.ReasonNamespaceTerminating, "waiting for a terminating namespace to be gone"})
+		case entitled && i < maxNS && !obs.Exists:
+			if other := precedence(p, in.Claims[name]); other != "" {
+				np.State = v1.NamespaceConflict
+				np.Message = fmt.Sprintf("namespace %s is also listed by partner %s, which was created first and gets it", name, other)
+				problems = append(problems, problem{v1.ReasonNamespaceConflict, np.Message})
+				break
+			}
+			np.State, np.Manage, np.Create, np.Bind = v1.NamespacePending, true, true, plan.ClusterRole != ""
+			np.ExtraQuota = plan.Supply.Entitlement.NamespaceQuota
+			np.Message = "creating the namespace"
+			waiting = append(waiting, problem{v1.ReasonCreatingNamespace, "creating namespace " + name})
+			usage[i] = obs.usage(true)
 		case entitled && i < maxNS:
-			np.State, np.Manage, np.Create = v1.NamespaceGranted, true, !obs.Exists
+			np.State, np.Manage = v1.NamespaceGranted, true
 			np.Bind = plan.ClusterRole != ""
 			if !np.Bind {
 				np.Message = "granted without access: no RoleBinding until the ClusterRole can be bound (see condition Stalled)"
 			}
 			np.ExtraQuota = plan.Supply.Entitlement.NamespaceQuota
+			recount, at, msg := quotaWait(obs.Quota, in.Now)
+			np.Recount = recount
+			if msg != "" {
+				np.State, np.Message = v1.NamespacePending, msg
+				waiting = append(waiting, problem{v1.ReasonQuotaNotCounted, "namespace " + name + ": " + msg})
+				plan.RequeueAt = earliest(plan.RequeueAt, at)
+			}
 			usage[i] = obs.usage(true)
 		case entitled:
 			np.State, np.Manage = v1.NamespaceOverLimit, obs.Exists
@@ -190,7 +252,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		default:
 			np.State, np.Manage = v1.NamespaceRevoked, obs.Exists
 			if !obs.Exists {
-				np.Message = "not created: the partner is not entitled"
+				np.Message = MessageNotCreated
 			}
 			usage[i] = obs.usage(false)
 		}
@@ -202,13 +264,20 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	// list must not be a way to sell more.
 	for _, name := range in.Unlisted {
 		obs := in.Namespaces[name]
+		if ours, why := ownership(p, name, obs); !ours {
+			// Labelled for the partner by someone else: not its namespace.
+			plan.Namespaces = append(plan.Namespaces, NamespacePlan{Name: name, State: v1.NamespaceConflict, Message: why, RevokeChildren: obs.Children})
+			usage = append(usage, NamespaceUsage{})
+			continue
+		}
 		u := obs.usage(false)
 		usage = append(usage, u)
 		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
-			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: u.Used(),
+			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: u.Used(), UID: obs.UID,
 			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
 		})
 	}
+	plan.Strays = slices.Clone(in.Strays)
 	hard := SpreadQuota(plan.Hard, usage)
 	for i := range plan.Namespaces {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]
@@ -233,9 +302,11 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	} else {
 		plan.Remove = append(plan.Remove, v1.ConditionStalled)
 	}
-	if terminating {
-		plan.Conditions = append(plan.Conditions, metav1.Condition{Type: v1.ConditionReconciling, Status: metav1.ConditionTrue,
-			Reason: v1.ReasonNamespaceTerminating, Message: "waiting for a terminating namespace to be gone"})
+	if len(waiting) > 0 {
+		c := metav1.Condition{Type: v1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: waiting[0].reason, Message: joinMessages(waiting)}
+		plan.Reconciling = &c
+		plan.Conditions = append(plan.Conditions, c)
 	} else {
 		plan.Remove = append(plan.Remove, v1.ConditionReconciling)
 	}
@@ -257,11 +328,40 @@ func stalledCondition(problems []problem) metav1.Condition {
 			break
 		}
 	}
+	return metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: joinMessages(problems)}
+}
+
+// maxConditionMessage is the longest condition message the API accepts.
+const maxConditionMessage = 32768
+
+// joinMessages joins the problems' messages, cut to what a condition
+// message may hold.
+func joinMessages(problems []problem) string {
 	msgs := make([]string, 0, len(problems))
 	for _, p := range problems {
 		msgs = append(msgs, p.message)
 	}
-	return metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: strings.Join(msgs, "; ")}
+	return Truncate(strings.Join(msgs, "; "), maxConditionMessage)
+}
+
+// Truncate shortens s to at most n bytes, cutting at a rune boundary and
+// marking the cut with "…".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func hasProblem(ps []problem, reason string) bool {

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -25,7 +28,31 @@ func planFor(p *v1.Partner, edit func(*PartnerInput), extra ...*v1.DistributorCo
 	if edit != nil {
 		edit(&in)
 	}
-	return PlanPartner(in)
+	return PlanPartner(settled(in))
+}
+
+// settled makes the input's existing namespaces labelled for the partner
+// the partner's own, as the operator left them: UID recorded in status,
+// quota counted (unless the test observed a quota of its own).
+func settled(in PartnerInput) PartnerInput {
+	p := in.Partner.DeepCopy()
+	for name, obs := range in.Namespaces {
+		if !obs.Exists || obs.Owner != p.Name {
+			continue
+		}
+		if obs.UID == "" {
+			obs.UID = types.UID("uid-" + name)
+			if _, found := recordOf(p, name); !found {
+				p.Status.Namespaces = append(p.Status.Namespaces, v1.NamespaceStatus{Name: name, State: v1.NamespaceGranted, UID: obs.UID})
+			}
+		}
+		if obs.Quota == (QuotaObservation{}) {
+			obs.Quota = QuotaObservation{Exists: true, Synced: true, Counted: true}
+		}
+		in.Namespaces[name] = obs
+	}
+	in.Partner = p
+	return in
 }
 
 func observe(ns map[string]NamespaceObservation) func(*PartnerInput) {
@@ -150,8 +177,8 @@ func TestPlanPartnerNamespaces(t *testing.T) {
 			p:        newPartner("acme", []string{"active-a"}, namespaces("a", "b", "c")),
 			contract: activeWithMaxNS(2),
 			want: map[string]nsWant{
-				"a": {v1.NamespaceGranted, true, true, true},
-				"b": {v1.NamespaceGranted, true, true, true},
+				"a": {v1.NamespacePending, true, true, true},
+				"b": {v1.NamespacePending, true, true, true},
 				"c": {v1.NamespaceOverLimit, false, false, false},
 			},
 		},
@@ -162,7 +189,7 @@ func TestPlanPartnerNamespaces(t *testing.T) {
 			obs:      map[string]NamespaceObservation{"a": own, "c": own},
 			want: map[string]nsWant{
 				"a": {v1.NamespaceGranted, false, true, true},
-				"b": {v1.NamespaceGranted, true, true, true},
+				"b": {v1.NamespacePending, true, true, true},
 				"c": {v1.NamespaceOverLimit, false, true, false},
 			},
 		},
@@ -171,7 +198,7 @@ func TestPlanPartnerNamespaces(t *testing.T) {
 			p:        newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
 			contract: activeWithMaxNS(0),
 			want: map[string]nsWant{
-				"a": {v1.NamespaceGranted, true, true, true},
+				"a": {v1.NamespacePending, true, true, true},
 				"b": {v1.NamespaceOverLimit, false, false, false},
 			},
 		},
@@ -182,7 +209,7 @@ func TestPlanPartnerNamespaces(t *testing.T) {
 			obs:      map[string]NamespaceObservation{"a": {Exists: true, Owner: "globex"}},
 			want: map[string]nsWant{
 				"a": {v1.NamespaceConflict, false, false, false},
-				"b": {v1.NamespaceGranted, true, true, true},
+				"b": {v1.NamespacePending, true, true, true},
 			},
 			stalled: v1.ReasonNamespaceConflict,
 		},
@@ -268,7 +295,7 @@ func TestPlanPartnerNamespaces(t *testing.T) {
 				if got != w {
 					t.Errorf("namespace %s (observed %+v, phase %s): want %+v, got %+v", n.Name, tc.obs[n.Name], plan.Phase, w, got)
 				}
-				if n.State != v1.NamespaceGranted && (n.SubscriptionsHard != 0 || n.ExtraQuota != nil) {
+				if n.State != v1.NamespaceGranted && n.State != v1.NamespacePending && (n.SubscriptionsHard != 0 || n.ExtraQuota != nil) {
 					t.Errorf("namespace %s (%s): want subscriptions hard 0 and no extra quota, got %d and %v", n.Name, n.State, n.SubscriptionsHard, n.ExtraQuota)
 				}
 				if n.State != v1.NamespaceGranted && n.Message == "" && !(n.State == v1.NamespaceRevoked && n.Manage) {
@@ -340,7 +367,7 @@ func TestPlanPartnerTerminatingNamespace(t *testing.T) {
 		t.Errorf("Stalled: a terminating namespace is not a user problem; got %+v", *plan.Stalled)
 	}
 
-	plan = planFor(p, nil)
+	plan = planFor(p, observe(map[string]NamespaceObservation{"a": {Exists: true, Owner: "acme"}}))
 	noCond(t, plan.Conditions, v1.ConditionReconciling)
 	if !contains(plan.Remove, v1.ConditionReconciling) || !contains(plan.Remove, v1.ConditionStalled) {
 		t.Errorf("Remove without problems: want Reconciling and Stalled, got %v", plan.Remove)
@@ -422,11 +449,18 @@ func TestPlanPartnerRoleNotBindable(t *testing.T) {
 		{"not labelled bindable", &RoleObservation{Exists: true}, []string{role, v1.LabelBindable + "=true"}},
 		{"forbidden", &RoleObservation{Exists: true, Bindable: true, Forbidden: "rolebindings.rbac.authorization.k8s.io is forbidden: user cannot bind"},
 			[]string{role, "may not bind", "is forbidden"}},
+		{"bindable but grants write on RoleBindings", &RoleObservation{Exists: true, Bindable: true, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: []string{"create"}},
+		}}, []string{role, "is not bound", "write on rolebindings"}},
+		{"bindable but grants impersonate", &RoleObservation{Exists: true, Bindable: true, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"users"}, Verbs: []string{"impersonate"}},
+		}}, []string{role, "verb impersonate"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner("acme", []string{"active-a"}, namespaces("a"))
 			edit := func(in *PartnerInput) {
+				in.Namespaces["a"] = NamespaceObservation{Exists: true, Owner: "acme"}
 				delete(in.Roles, role)
 				if tc.obs != nil {
 					in.Roles[role] = *tc.obs
@@ -560,7 +594,7 @@ func TestPlanPartnerQuota(t *testing.T) {
 			var got []int64
 			for _, n := range plan.Namespaces {
 				got = append(got, n.SubscriptionsHard)
-				if n.State == v1.NamespaceGranted {
+				if n.State == v1.NamespaceGranted || n.State == v1.NamespacePending {
 					if tc.contract == nil {
 						continue
 					}

@@ -53,7 +53,24 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations)
+	ctrlmetrics.Registry.MustRegister(ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit)
+}
+
+// subscriptionsOverLimit is how many Subscriptions an entitled partner
+// holds beyond its limit; a series exists only while it is above 0.
+var subscriptionsOverLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "entitlements_partner_subscriptions_over_limit",
+	Help: "Subscriptions an entitled partner holds beyond its limit (quota admission raced a recount); absent when none.",
+}, []string{"partner"})
+
+// SetOverLimit records how many Subscriptions a partner holds beyond its
+// limit (0 removes the series).
+func SetOverLimit(partner string, n int64) {
+	if n <= 0 {
+		subscriptionsOverLimit.DeleteLabelValues(partner)
+		return
+	}
+	subscriptionsOverLimit.WithLabelValues(partner).Set(float64(n))
 }
 
 // SetContract records a contract's phase and end (ends 0 for open-ended).

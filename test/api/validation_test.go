@@ -200,7 +200,15 @@ var invalidCases = []invalidCase{
 	{name: "namespaceQuota key misspelt", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {requests.cpus: "2"}}]}`,
 		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota keys must be ResourceQuota resource names: a standard one such as requests.cpu, limits.memory or pods, or a qualified one such as count/deployments.apps"},
 	{name: "namespaceQuota sets the subscription count", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {count/subscriptions.entitlements.partnerops.io: "100"}}]}`,
-		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota must not set count/subscriptions.entitlements.partnerops.io: the operator sets it from subscriptions"},
+		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota must not set count/subscriptions.entitlements.partnerops.io or entitlements.partnerops.io/recount: the operator sets them"},
+	{name: "namespaceQuota sets the recount key", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {entitlements.partnerops.io/recount: "1"}}]}`,
+		field: "spec.entitlements[0].namespaceQuota", msg: "the operator sets them"},
+	{name: "namespaceQuota key storage (no ResourceQuota accepts it)", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {storage: 10Gi}}]}`,
+		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota keys must be ResourceQuota resource names"},
+	{name: "namespaceQuota negative value", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {requests.cpu: "-1"}}]}`,
+		field: "spec.entitlements[0].namespaceQuota", msg: "namespaceQuota values must not be negative"},
+	{name: "namespaceQuota with 11 keys", kind: "DistributorContract", patch: `spec: {entitlements: [{tier: Ready, subscriptions: 1, namespaceQuota: {pods: "1", services: "1", secrets: "1", configmaps: "1", cpu: "1", memory: 1Gi, requests.cpu: "1", requests.memory: 1Gi, limits.cpu: "1", limits.memory: 1Gi, requests.storage: 1Gi}}]}`,
+		field: "spec.entitlements[0].namespaceQuota", msg: "must have at most 10 items"},
 	{name: "misspelt endsAt (strict)", kind: "DistributorContract", patch: `spec: {endsAT: "2026-11-30T23:59:59Z"}`, field: "spec.endsAT", msg: "unknown field"},
 
 	// ---- Subscription.

@@ -1,0 +1,224 @@
+package entitlement
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
+
+// RecountInterval is how long the operator lets kube-controller-manager
+// take to count Subscriptions in a quota it has synced before it asks for
+// a recount again (see v1.QuotaRecountResource).
+const RecountInterval = 2 * time.Second
+
+// MessageNotCreated is the message of a listed namespace that does not
+// exist because the partner is not entitled.
+const MessageNotCreated = "not created: the partner is not entitled"
+
+// QuotaObservation is what the operator saw of its ResourceQuota in a
+// namespace.
+type QuotaObservation struct {
+	Exists bool
+	// Synced: kube-controller-manager has processed the quota since the
+	// subscription limit was set (status.hard has it).
+	Synced bool
+	// Counted: status.used has the Subscription count, so the API server
+	// can judge a Subscription against it (until then it refuses every
+	// one: "status unknown for quota").
+	Counted bool
+	// RecountAt is when the operator last asked for a recount (the value
+	// of v1.QuotaRecountResource in spec.hard); zero if it has not.
+	RecountAt time.Time
+}
+
+// Claim is another partner that lists the same namespace.
+type Claim struct {
+	Partner string
+	// Created is that Partner's creation time.
+	Created time.Time
+}
+
+// ownership decides whether an existing namespace is the partner's to
+// manage. The record is the partner's own status, which only the operator
+// writes: a namespace is the partner's when its UID is recorded there. Two
+// cases have no UID yet:
+//   - the operator recorded that it was creating the namespace (state
+//     Pending without a UID) and the namespace carries its created-by
+//     annotation: the operator created it and stopped before recording
+//     the UID;
+//   - a record written by a version that did not record UIDs (state Granted
+//     without a UID; this version writes Granted only with one): adopted
+//     once, on upgrade.
+//
+// A namespace someone else created is the partner's only when its owner
+// labelled it for the partner and the Partner's adopt annotation names it.
+//
+// Labels and annotations alone never make a namespace the partner's:
+// anyone who may write namespaces can write them.
+func ownership(p *v1.Partner, name string, obs NamespaceObservation) (ours bool, why string) {
+	if obs.Owner != p.Name {
+		if obs.Owner == "" {
+			return false, fmt.Sprintf("namespace %s exists and does not belong to partner %s; it is left untouched", name, p.Name)
+		}
+		return false, fmt.Sprintf("namespace %s belongs to partner %s; it is left untouched", name, obs.Owner)
+	}
+	rec, found := recordOf(p, name)
+	switch {
+	case found && rec.UID != "":
+		if rec.UID == obs.UID {
+			return true, ""
+		}
+		return false, fmt.Sprintf("namespace %s was deleted and created again by someone else (UID %s, the operator created %s); it is left untouched", name, obs.UID, rec.UID)
+	case found && rec.State == v1.NamespacePending:
+		if obs.CreatedBy == p.Name {
+			return true, ""
+		}
+	case found && rec.State == v1.NamespaceGranted:
+		return true, "" // recorded by a version that did not record UIDs
+	}
+	if adoptable(p, name) {
+		return true, "" // handed over: labelled by its owner, adopted by the Partner's annotation
+	}
+	return false, fmt.Sprintf("namespace %s is labelled for partner %s, but the operator did not create it for the partner (its UID is not in status.namespaces); it is left untouched. To hand it over, name it in the Partner's annotation %s", name, p.Name, v1.AnnotationAdopt)
+}
+
+// adoptable reports whether the Partner's adopt annotation names the
+// namespace.
+func adoptable(p *v1.Partner, name string) bool {
+	for _, n := range strings.Split(p.Annotations[v1.AnnotationAdopt], ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func recordOf(p *v1.Partner, name string) (v1.NamespaceStatus, bool) {
+	for _, n := range p.Status.Namespaces {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return v1.NamespaceStatus{}, false
+}
+
+// creationRecorded reports whether the operator recorded, in an earlier
+// status write, that it creates this namespace: it creates a namespace only
+// once that record exists (so that after a crash it knows the namespace it
+// finds is its own).
+func creationRecorded(p *v1.Partner, name string) bool {
+	rec, found := recordOf(p, name)
+	return found && rec.State == v1.NamespacePending && rec.UID == ""
+}
+
+// precedence returns the partner that gets a namespace no one owns yet when
+// several list it: the one created first, then by name. It returns "" when
+// p has precedence.
+func precedence(p *v1.Partner, claims []Claim) string {
+	best, bestAt := "", p.CreationTimestamp.Time
+	for _, c := range claims {
+		if c.Partner == p.Name {
+			continue
+		}
+		if c.Created.Before(bestAt) || (c.Created.Equal(bestAt) && c.Partner < cmpName(best, p.Name)) {
+			best, bestAt = c.Partner, c.Created
+		}
+	}
+	return best
+}
+
+func cmpName(best, self string) string {
+	if best == "" {
+		return self
+	}
+	return best
+}
+
+// quotaWait decides a granted namespace's quota count: whether it is
+// usable yet, and if not, whether to ask kube-controller-manager for a
+// recount (and with what value) and when to look again.
+//
+// kube-controller-manager counts a quota when it is created or its
+// spec.hard changes, and otherwise only at its full resync (5 minutes by
+// default). A quota it synced before it could count Subscriptions (their
+// CRD had just been installed and its discovery had not caught up, about
+// 30 s) keeps status.used without the Subscription count until that
+// resync, and the API server refuses every Subscription meanwhile. The
+// operator then changes spec.hard by setting v1.QuotaRecountResource to
+// the time of the request, at most every RecountInterval; no object is
+// counted against it, so it limits nothing.
+func quotaWait(q QuotaObservation, now time.Time) (recountAt time.Time, requeueAt time.Time, message string) {
+	switch {
+	case q.Counted:
+		return time.Time{}, time.Time{}, ""
+	case !q.Exists:
+		return time.Time{}, now.Add(RecountInterval), "waiting for the ResourceQuota to be written"
+	case !q.Synced:
+		return q.RecountAt, now.Add(RecountInterval), "waiting for kube-controller-manager to sync the ResourceQuota; until then the API server refuses Subscriptions here"
+	}
+	recountAt = q.RecountAt
+	if recountAt.IsZero() || !now.Before(recountAt.Add(RecountInterval)) {
+		recountAt = now.Truncate(time.Second)
+	}
+	return recountAt, recountAt.Add(RecountInterval), "waiting for kube-controller-manager to count Subscriptions in the ResourceQuota (recount requested); until then the API server refuses Subscriptions here"
+}
+
+// adopted reports whether a namespace that is the partner's (see
+// ownership) was adopted rather than created by the operator: recorded as
+// adopted before, or ours neither by its recorded UID nor by a recorded
+// creation.
+func adopted(p *v1.Partner, name string, obs NamespaceObservation) bool {
+	rec, found := recordOf(p, name)
+	switch {
+	case found && rec.Adopted:
+		return true
+	case found && rec.UID != "" && rec.UID == obs.UID:
+		return false
+	case found && rec.UID == "" && rec.State == v1.NamespacePending && obs.CreatedBy == p.Name:
+		return false
+	}
+	return true
+}
+
+// recordUID is the UID to record for a namespace in status: the observed
+// one for an existing namespace that is the partner's.
+func recordUID(obs NamespaceObservation, ours bool) types.UID {
+	if obs.Exists && ours {
+		return obs.UID
+	}
+	return ""
+}
+
+// CreationsToRecord lists the namespaces the plan creates whose creation
+// the partner's status does not record yet: the operator records them
+// (RecordCreations, one status write) before it creates them, so that a
+// namespace it created and crashed before recording the UID of is still
+// known as its own (see ownership).
+func CreationsToRecord(p *v1.Partner, plan *PartnerPlan) []string {
+	var names []string
+	for _, np := range plan.Namespaces {
+		if np.Create && !creationRecorded(p, np.Name) {
+			names = append(names, np.Name)
+		}
+	}
+	return names
+}
+
+// RecordCreations marks the named namespaces in status as being created.
+func RecordCreations(st *v1.PartnerStatus, names []string) {
+	for _, name := range names {
+		entry := v1.NamespaceStatus{Name: name, State: v1.NamespacePending, Message: "creating the namespace"}
+		i := slices.IndexFunc(st.Namespaces, func(n v1.NamespaceStatus) bool { return n.Name == name })
+		if i < 0 {
+			st.Namespaces = append(st.Namespaces, entry)
+			continue
+		}
+		entry.SubscriptionsUsed = st.Namespaces[i].SubscriptionsUsed
+		st.Namespaces[i] = entry
+	}
+}
