@@ -167,6 +167,10 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		return "", fmt.Errorf("namespace %s is gone; the next reconcile plans it again", np.Name)
 	case np.UID != "" && cur.UID != np.UID:
 		return "", fmt.Errorf("namespace %s was deleted and created again meanwhile; the next reconcile plans it again", np.Name)
+	case cur.Labels[v1.LabelPartner] != p.Name:
+		// Relabelled since the plan was made: no longer the partner's to
+		// label. Its event brings a reconcile that sees the Conflict.
+		return "", nil
 	case hasLabels(cur.Labels, labels):
 		return "", nil
 	}

@@ -290,7 +290,7 @@ func TestRevokeKeepsData(t *testing.T) {
 
 	// Re-grant: a contract that starts later is added (Pending), then its
 	// start is moved to two seconds ahead.
-	next := testenv.Contract("rv-next", "Ingram", "DE", time.Now().Add(time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierPremier, 4, 1))
+	next := testenv.Contract("rv-next", "LXPN", "DE", time.Now().Add(time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierPremier, 4, 1))
 	create(t, next)
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Contracts = append(p.Spec.Contracts, next.Name) })
 	eventually(t, 10*time.Second, "Pending", partnerPhase(t, p.Name, v1.PartnerPending, ""))

@@ -57,7 +57,7 @@ func run() int {
 	t0 := time.Now()
 	tl := demo.NewTimeline(os.Stdout, t0, demo.ColorFor(os.Stdout))
 	tl.Printf("entitlement-operator demo: the vendor ends its contract with the distributor Bytec and keeps\n" +
-		"Magirus and Ingram Micro. Partners listing another distributor fail over, the others are revoked,\n" +
+		"Magirus and LXPN. Partners listing another distributor fail over, the others are revoked,\n" +
 		"on time, with nobody running a script.\n\n")
 
 	root, err := testcluster.RepoRoot()

@@ -74,7 +74,7 @@ func (r *storyRun) check(ctx context.Context) *Result {
 	add("revoked partner cannot sell", r.checkRevokedUser(), fmt.Sprintf("the API server refuses %s's user: RBAC, no RoleBinding left",
 		PartnerRevoked))
 	add("system integrator unaffected", r.checkSI(ctx), fmt.Sprintf("%s (SystemIntegrator, Middleware) stayed Entitled on %s throughout, RoleBinding and Subscriptions in place",
-		PartnerSI, ContractIngram))
+		PartnerSI, ContractLXPN))
 	add("quota enforced", r.checkQuota(), fmt.Sprintf("%d Subscriptions within quota admitted; the one over %s's quota refused by the API server (exceeded quota)",
 		len(r.created), PartnerRevoked))
 	return res
@@ -240,7 +240,7 @@ func (r *storyRun) checkRevokedUser() []string {
 func (r *storyRun) checkSI(ctx context.Context) []string {
 	var problems []string
 	p := r.s.partner(PartnerSI)
-	if err := r.partnerIs(ctx, p.Name, v1.PartnerEntitled, ContractIngram); err != nil {
+	if err := r.partnerIs(ctx, p.Name, v1.PartnerEntitled, ContractLXPN); err != nil {
 		problems = append(problems, err.Error())
 	}
 	got := &v1.Partner{}
@@ -255,8 +255,8 @@ func (r *storyRun) checkSI(ctx context.Context) []string {
 	ns := string(p.Spec.Namespaces[0])
 	problems = append(problems, r.bindingProblems(ctx, p, ns)...)
 	states := r.n.PartnerPhases(p.Name)
-	if len(states) != 1 || states[0].Phase != string(v1.PartnerEntitled) || states[0].Contract != ContractIngram {
-		problems = append(problems, fmt.Sprintf("status went through %s, want only Entitled on %s", describeStates(states), ContractIngram))
+	if len(states) != 1 || states[0].Phase != string(v1.PartnerEntitled) || states[0].Contract != ContractLXPN {
+		problems = append(problems, fmt.Sprintf("status went through %s, want only Entitled on %s", describeStates(states), ContractLXPN))
 	}
 	for _, reason := range []string{v1.EventFailedOver, v1.EventRevoked, v1.EventSuspended} {
 		if e, ok := r.n.Event("Partner", p.Name, reason); ok {

@@ -1,13 +1,13 @@
 // Package demo is the operator's story, end to end, as `make demo` shows it
 // and test/e2e checks it: a vendor ends its contract with the distributor
-// Bytec and from then on works only with Magirus and Ingram Micro. On a
+// Bytec and from then on works only with Magirus and LXPN. On a
 // local control plane (internal/testcluster) with the real manager binary
 // running, it creates the contracts with dates relative to now (bytec-de
 // ends within a minute), three partners and their Subscriptions, narrates
 // what happens as a timeline, prints the tables `kubectl get` would, and
 // checks the outcome: the partner that lists Magirus fails over to it, the
 // one that only had Bytec is revoked with its namespace and Subscriptions
-// kept, and the system integrator on Ingram Micro is unaffected.
+// kept, and the system integrator on LXPN is unaffected.
 package demo
 
 import (
@@ -37,13 +37,13 @@ import (
 const (
 	ContractBytec   = "bytec-de"
 	ContractMagirus = "magirus-de"
-	ContractIngram  = "ingram-de"
+	ContractLXPN    = "lxpn-de"
 
 	// PartnerFailover lists [bytec-de, magirus-de]: it fails over.
 	PartnerFailover = "acme-systems"
 	// PartnerRevoked lists only bytec-de: it is revoked.
 	PartnerRevoked = "nordwind-it"
-	// PartnerSI is a system integrator on ingram-de: unaffected.
+	// PartnerSI is a system integrator on lxpn-de: unaffected.
 	PartnerSI = "kontor-si"
 )
 
@@ -169,9 +169,9 @@ func newStory(now time.Time, t Timings) *story {
 		testenv.Tier(v1.TierReady, 2, 1), testenv.Tier(v1.TierAdvanced, 10, 2), testenv.Tier(v1.TierPremier, 25, 3))
 	magirus := testenv.Contract(ContractMagirus, "Magirus", "DE", longAgo, time.Time{}, 720*time.Hour, 0,
 		testenv.Tier(v1.TierReady, 5, 1), testenv.Tier(v1.TierAdvanced, 10, 2), testenv.Tier(v1.TierPremier, 25, 3))
-	ingram := testenv.Contract(ContractIngram, "Ingram Micro", "DE", longAgo, time.Time{}, 720*time.Hour, 0,
+	lxpn := testenv.Contract(ContractLXPN, "LXPN", "DE", longAgo, time.Time{}, 720*time.Hour, 0,
 		testenv.Tier(v1.TierReady, 5, 1), testenv.Tier(v1.TierAdvanced, 10, 2), testenv.Tier(v1.TierPremier, 25, 3))
-	s.contracts = []*v1.DistributorContract{bytec, magirus, ingram}
+	s.contracts = []*v1.DistributorContract{bytec, magirus, lxpn}
 
 	acme := testenv.Partner(PartnerFailover, v1.TierAdvanced, "DE", []string{ContractBytec, ContractMagirus}, "acme-prod")
 	acme.Spec.DisplayName = "ACME Systems GmbH"
@@ -184,7 +184,7 @@ func newStory(now time.Time, t Timings) *story {
 	nordwind.Spec.Type = v1.PartnerReseller
 	nordwind.Spec.Access = []v1.Subject{{Kind: v1.SubjectUser, Name: "jan@nordwind.example"}}
 
-	kontor := testenv.Partner(PartnerSI, v1.TierPremier, "DE", []string{ContractIngram}, "kontor-prod")
+	kontor := testenv.Partner(PartnerSI, v1.TierPremier, "DE", []string{ContractLXPN}, "kontor-prod")
 	kontor.Spec.DisplayName = "Kontor Systemhaus AG"
 	kontor.Spec.Type = v1.PartnerSystemIntegrator
 	kontor.Spec.Specializations = []v1.Specialization{v1.SpecializationMiddleware}

@@ -352,7 +352,7 @@ func TestContractTransitionRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj.SetName("transitions")
-	// Open-ended first, as magirus-de and ingram-de are.
+	// Open-ended first, as magirus-de and lxpn-de are.
 	unstructured.RemoveNestedField(obj.Object, "spec", "endsAt")
 	if _, err := ri.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -375,7 +375,7 @@ func TestContractTransitionRules(t *testing.T) {
 		field  string
 		msg    string
 	}{
-		{"change distributor", func(s map[string]any) { s["distributor"] = "Ingram Micro" }, "spec.distributor", "distributor is immutable; create a new contract instead"},
+		{"change distributor", func(s map[string]any) { s["distributor"] = "LXPN" }, "spec.distributor", "distributor is immutable; create a new contract instead"},
 		{"rename distributor's case", func(s map[string]any) { s["distributor"] = "BYTEC" }, "spec.distributor", "distributor is immutable; create a new contract instead"},
 		{"change region", func(s map[string]any) { s["region"] = "AT" }, "spec.region", "region is immutable; create a new contract instead"},
 		{"endsAt before startsAt on update", func(s map[string]any) { s["endsAt"] = "2025-06-30T23:59:59Z" }, "spec.endsAt", endsMsg},
