@@ -74,22 +74,20 @@ func specChangedOrResync() predicate.Predicate {
 }
 
 func (r *PartnerReconciler) partnersListing(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &v1.PartnerList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{IndexPartnerContracts: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "listing partners of contract", "contract", o.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, p := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
-	}
-	return reqs
+	return r.partnerRequests(ctx, "listing partners of contract "+o.GetName(), client.MatchingFields{IndexPartnerContracts: o.GetName()})
 }
 
 func (r *PartnerReconciler) allPartners(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.partnerRequests(ctx, "listing partners")
+}
+
+// partnerRequests lists partners from the cache and returns a request for
+// each (none when the list fails: the error is logged, the periodic resync
+// is the backstop).
+func (r *PartnerReconciler) partnerRequests(ctx context.Context, what string, opts ...client.ListOption) []reconcile.Request {
 	list := &v1.PartnerList{}
-	if err := r.Client.List(ctx, list); err != nil {
-		log.FromContext(ctx).Error(err, "listing partners")
+	if err := r.Client.List(ctx, list, opts...); err != nil {
+		log.FromContext(ctx).Error(err, what)
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -1,0 +1,425 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/entitlement"
+)
+
+// These tests run the controller layer against controller-runtime's fake
+// client with API errors injected (403, 409, 422, 500): what apply, status
+// and delete do when a write fails. What only the real API server shows
+// (quota admission, RBAC escalation, namespace termination) is tested
+// against it elsewhere.
+
+var (
+	errServer    = apierrors.NewInternalError(errors.New("etcd timeout"))
+	errForbidden = apierrors.NewForbidden(schema.GroupResource{Resource: "resourcequotas"}, v1.ResourceQuotaName, errors.New("denied by a webhook"))
+	errEscalate  = apierrors.NewForbidden(schema.GroupResource{Group: rbacv1.GroupName, Resource: "rolebindings"}, v1.RoleBindingName,
+		errors.New("user cannot bind: attempting to grant RBAC permissions not currently held"))
+	errConflict = apierrors.NewConflict(schema.GroupResource{Resource: "partners"}, "acme", errors.New("the object has been modified"))
+	errRoleRef  = apierrors.NewInvalid(schema.GroupKind{Group: rbacv1.GroupName, Kind: "RoleBinding"}, v1.RoleBindingName, nil)
+)
+
+// recordedApplies collects what the reconciler applied, by kind and namespace.
+type recordedApplies struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *recordedApplies) add(s string) { r.mu.Lock(); r.seen = append(r.seen, s); r.mu.Unlock() }
+func (r *recordedApplies) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.seen {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// applyKey names an apply configuration: "ResourceQuota/ns", "RoleBinding/ns", "Namespace/name".
+func applyKey(obj runtime.ApplyConfiguration) string {
+	switch a := obj.(type) {
+	case *corev1ac.ResourceQuotaApplyConfiguration:
+		return "ResourceQuota/" + *a.Namespace
+	case *rbacv1ac.RoleBindingApplyConfiguration:
+		return "RoleBinding/" + *a.Namespace
+	case *corev1ac.NamespaceApplyConfiguration:
+		return "Namespace/" + *a.Name
+	}
+	return "?"
+}
+
+type faults struct {
+	create, apply, delete, statusPatch, get map[string]error // by kind/namespace key ("*" for any)
+}
+
+func pick(m map[string]error, key string) error {
+	if err, ok := m[key]; ok {
+		return err
+	}
+	return m["*"]
+}
+
+func kindKey(obj client.Object) string {
+	switch obj.(type) {
+	case *corev1.Namespace:
+		return "Namespace/" + obj.GetName()
+	case *corev1.ResourceQuota:
+		return "ResourceQuota/" + obj.GetNamespace()
+	case *rbacv1.RoleBinding:
+		return "RoleBinding/" + obj.GetNamespace()
+	case *v1.DistributorContract:
+		return "DistributorContract/" + obj.GetName()
+	case *v1.Partner:
+		return "Partner/" + obj.GetName()
+	}
+	return "?"
+}
+
+// reconcilerWith returns a PartnerReconciler over a fake client holding
+// objs, with the faults injected, and the applies it made.
+func reconcilerWith(t *testing.T, f faults, objs ...client.Object) (*PartnerReconciler, *recordedApplies, client.Client) {
+	t.Helper()
+	applied := &recordedApplies{}
+	funcs := interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := pick(f.create, kindKey(obj)); err != nil {
+				return err
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if err := pick(f.delete, kindKey(obj)); err != nil {
+				return err
+			}
+			applied.add("delete " + kindKey(obj))
+			return c.Delete(ctx, obj, opts...)
+		},
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if err := c.Get(ctx, key, obj, opts...); err != nil {
+				return err
+			}
+			return pick(f.get, kindKey(obj))
+		},
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			key := applyKey(obj)
+			if err := pick(f.apply, key); err != nil {
+				return err
+			}
+			applied.add("apply " + key)
+			return nil // recorded, not stored: these tests look at the calls
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if err := pick(f.statusPatch, kindKey(obj)); err != nil {
+				return err
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}
+	s := NewScheme()
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).
+		WithStatusSubresource(&v1.Partner{}).
+		WithIndex(&v1.Partner{}, IndexPartnerContracts, func(o client.Object) []string { return o.(*v1.Partner).Spec.Contracts }).
+		WithIndex(&v1.Partner{}, IndexPartnerNamespaces, func(o client.Object) []string {
+			var out []string
+			for _, n := range o.(*v1.Partner).Spec.Namespaces {
+				out = append(out, string(n))
+			}
+			return out
+		}).
+		WithIndex(&rbacv1.RoleBinding{}, IndexChildPartner, partnerLabel).
+		WithIndex(&corev1.ResourceQuota{}, IndexChildPartner, partnerLabel).
+		WithInterceptorFuncs(funcs).Build()
+	r := &PartnerReconciler{Client: c, APIReader: c, Clock: clocktesting.NewFakeClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)), Recorder: &nopRecorder{}}
+	return r, applied, c
+}
+
+type nopRecorder struct{}
+
+func (*nopRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {}
+func (*nopRecorder) AnnotatedEventf(runtime.Object, runtime.Object, map[string]string, string, string, string, string, ...any) {
+}
+
+func partner(namespaces ...v1.NamespaceName) *v1.Partner {
+	return &v1.Partner{
+		ObjectMeta: metav1.ObjectMeta{Name: "acme", UID: "p-uid", Generation: 1, Finalizers: []string{v1.Finalizer}},
+		Spec: v1.PartnerSpec{Tier: v1.TierReady, Region: "DE", Contracts: []string{"c"}, Namespaces: namespaces,
+			Access: []v1.Subject{{Kind: v1.SubjectGroup, Name: "acme-admins"}}},
+	}
+}
+
+func grantPlan(ns string, create bool) *entitlement.PartnerPlan {
+	return &entitlement.PartnerPlan{Phase: v1.PartnerEntitled, ClusterRole: "entitlements-partner-ready", Namespaces: []entitlement.NamespacePlan{
+		{Name: ns, State: v1.NamespaceGranted, Manage: true, Bind: true, Create: create, SubscriptionsHard: 3},
+	}}
+}
+
+func managedNamespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, UID: "ns-uid", Labels: map[string]string{
+		v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: "acme", v1.LabelState: "Granted"}}}
+}
+
+func ourQuota(ns string) *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.ResourceQuotaName,
+		Labels: map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: "acme"}},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("3")}}}
+}
+
+func ourBinding(ns string) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.RoleBindingName,
+		Labels: map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: "acme"}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "entitlements-partner-ready"},
+		Subjects: []rbacv1.Subject{{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "acme-admins"}}}
+}
+
+func TestApplyUnderInjectedErrors(t *testing.T) {
+	cases := []struct {
+		name     string
+		objs     []client.Object
+		plan     *entitlement.PartnerPlan
+		faults   faults
+		wantErr  string   // substring; "" for none
+		want     []string // calls that must happen
+		wantNot  []string // calls that must not
+		forbidde bool     // a bindForbiddenError is expected
+	}{
+		{name: "namespace create fails (500): nothing applied into it",
+			plan: grantPlan("a", true), faults: faults{create: map[string]error{"Namespace/a": errServer}},
+			wantErr: "Namespace in namespace a", wantNot: []string{"apply ResourceQuota/a", "apply RoleBinding/a"}},
+		{name: "quota refused (403) and none there: no binding",
+			objs: []client.Object{managedNamespace("a")}, plan: grantPlan("a", false),
+			faults: faults{apply: map[string]error{"ResourceQuota/a": errForbidden}}, wantErr: "denied by a webhook",
+			wantNot: []string{"apply RoleBinding/a"}},
+		{name: "quota refused (500) with one there: the binding is kept, not widened",
+			objs: []client.Object{managedNamespace("a"), ourQuota("a"), func() client.Object { b := ourBinding("a"); b.Subjects = nil; return b }()},
+			plan: func() *entitlement.PartnerPlan {
+				p := grantPlan("a", false)
+				p.Namespaces[0].SubscriptionsHard = 5
+				return p
+			}(),
+			faults: faults{apply: map[string]error{"ResourceQuota/a": errServer}}, wantErr: "etcd timeout",
+			wantNot: []string{"apply RoleBinding/a", "delete RoleBinding/a"}},
+		{name: "quota unreadable (500): no new binding",
+			objs: []client.Object{managedNamespace("a"), ourQuota("a")}, plan: grantPlan("a", false),
+			faults: faults{get: map[string]error{"ResourceQuota/a": errServer}}, wantErr: "etcd timeout",
+			wantNot: []string{"apply RoleBinding/a"}},
+		{name: "grant, all writes succeed: quota then binding",
+			objs: []client.Object{managedNamespace("a")}, plan: grantPlan("a", false),
+			want: []string{"apply ResourceQuota/a", "apply RoleBinding/a"}},
+		{name: "binding apply refused by the escalation check: remembered as forbidden",
+			objs: []client.Object{managedNamespace("a")}, plan: grantPlan("a", false),
+			faults: faults{apply: map[string]error{"RoleBinding/a": errEscalate}}, wantErr: "binding ClusterRole", forbidde: true},
+		{name: "binding apply fails (500): the error names the namespace, the quota is written",
+			objs: []client.Object{managedNamespace("a")}, plan: grantPlan("a", false),
+			faults: faults{apply: map[string]error{"RoleBinding/a": errServer}}, wantErr: "RoleBinding partner-access in namespace a",
+			want: []string{"apply ResourceQuota/a"}},
+		{name: "revoke: binding delete fails (500), the quota is still lowered",
+			objs: []client.Object{managedNamespace("a"), ourQuota("a"), ourBinding("a")},
+			plan: &entitlement.PartnerPlan{Phase: v1.PartnerRevoked, Namespaces: []entitlement.NamespacePlan{{Name: "a", State: v1.NamespaceRevoked, Manage: true}}},
+			faults: faults{delete: map[string]error{"RoleBinding/a": errServer}}, wantErr: "etcd timeout",
+			want: []string{"apply ResourceQuota/a"}},
+		{name: "revoke: binding deleted before the quota is lowered",
+			objs: []client.Object{managedNamespace("a"), ourQuota("a"), ourBinding("a")},
+			plan: &entitlement.PartnerPlan{Phase: v1.PartnerRevoked, Namespaces: []entitlement.NamespacePlan{{Name: "a", State: v1.NamespaceRevoked, Manage: true}}},
+			want: []string{"delete RoleBinding/a", "apply ResourceQuota/a"}},
+		{name: "stray namespace: binding deleted, quota zeroed",
+			objs: []client.Object{ourQuota("moved"), ourBinding("moved")},
+			plan: &entitlement.PartnerPlan{Phase: v1.PartnerEntitled, Strays: []string{"moved"}},
+			want: []string{"delete RoleBinding/moved", "apply ResourceQuota/moved"}},
+		{name: "stray namespace whose quota another partner labelled: quota untouched",
+			objs: []client.Object{func() client.Object { q := ourQuota("moved"); q.Labels[v1.LabelPartner] = "globex"; return q }(), ourBinding("moved")},
+			plan: &entitlement.PartnerPlan{Phase: v1.PartnerEntitled, Strays: []string{"moved"}},
+			want: []string{"delete RoleBinding/moved"}, wantNot: []string{"apply ResourceQuota/moved"}},
+		{name: "one namespace failing does not stop the next",
+			objs: []client.Object{managedNamespace("a"), managedNamespace("b")},
+			plan: func() *entitlement.PartnerPlan {
+				p := grantPlan("a", false)
+				p.Namespaces = append(p.Namespaces, entitlement.NamespacePlan{Name: "b", State: v1.NamespaceGranted, Manage: true, Bind: true, SubscriptionsHard: 3})
+				return p
+			}(),
+			faults: faults{apply: map[string]error{"ResourceQuota/a": errForbidden}}, wantErr: "namespace a",
+			want: []string{"apply ResourceQuota/b", "apply RoleBinding/b"}, wantNot: []string{"apply RoleBinding/a"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, applied, _ := reconcilerWith(t, tc.faults, tc.objs...)
+			_, err := r.apply(context.Background(), partner("a"), tc.plan)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("apply: want no error, got %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("apply: want an error containing %q, got %v", tc.wantErr, err)
+			}
+			var bf *bindForbiddenError
+			if errors.As(err, &bf) != tc.forbidde {
+				t.Errorf("bindForbiddenError: want %v, got %v", tc.forbidde, err)
+			}
+			for _, w := range tc.want {
+				if !applied.has(w) {
+					t.Errorf("want %s; calls were %v", w, applied.seen)
+				}
+			}
+			for _, w := range tc.wantNot {
+				if applied.has(w) {
+					t.Errorf("want no %s; calls were %v", w, applied.seen)
+				}
+			}
+		})
+	}
+}
+
+func TestForeignBindingIsReplacedOnInvalid(t *testing.T) {
+	foreign := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: v1.RoleBindingName, UID: "foreign"},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}}
+	calls := 0
+	r, applied, c := reconcilerWith(t, faults{})
+	if err := c.Create(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	// The cache does not hold the foreign binding (no labels): the first
+	// apply fails on the immutable roleRef, the second succeeds.
+	r.Client = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*rbacv1.RoleBinding); ok {
+				return apierrors.NewNotFound(schema.GroupResource{Resource: "rolebindings"}, key.Name)
+			}
+			return cl.Get(ctx, key, obj, opts...)
+		},
+		Apply: func(ctx context.Context, cl client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			calls++
+			if calls == 1 {
+				return errRoleRef
+			}
+			applied.add("apply " + applyKey(obj))
+			return nil
+		},
+	})
+	replaced, err := r.applyRoleBinding(context.Background(), partner("a"), grantPlan("a", false).Namespaces[0], "entitlements-partner-ready", entitlement.BindAsPlanned)
+	if err != nil || !replaced || !applied.has("apply RoleBinding/a") {
+		t.Fatalf("want the foreign binding replaced; got replaced %v, err %v, calls %v", replaced, err, applied.seen)
+	}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(foreign), &rbacv1.RoleBinding{}); !apierrors.IsNotFound(err) {
+		t.Errorf("foreign binding: want deleted, got %v", err)
+	}
+}
+
+func TestStatusPatchFailures(t *testing.T) {
+	r, _, _ := reconcilerWith(t, faults{})
+	p := partner("a")
+	res, err := r.statusPatchFailed(context.Background(), p, nil, errConflict)
+	if err != nil || res.RequeueAfter != staleRetry {
+		t.Errorf("409 on the status patch: want a quiet retry after %v, got %v, %v", staleRetry, res, err)
+	}
+	_, err = r.statusPatchFailed(context.Background(), p, nil, errServer)
+	if err == nil || !strings.Contains(err.Error(), "status of Partner acme") || !strings.Contains(err.Error(), "etcd timeout") {
+		t.Errorf("500 on the status patch: want an error naming the partner and the cause, got %v", err)
+	}
+	applyErr := errors.New("quota refused")
+	_, err = r.statusPatchFailed(context.Background(), p, applyErr, errConflict)
+	if err == nil || !strings.Contains(err.Error(), "quota refused") {
+		t.Errorf("409 after an apply error: want the apply error kept, got %v", err)
+	}
+}
+
+func TestReconcileErrorsNameTheObject(t *testing.T) {
+	cases := []struct {
+		name   string
+		faults faults
+		want   string
+	}{
+		{"get Partner 500", faults{get: map[string]error{"Partner/acme": errServer}}, "getting Partner acme"},
+		{"get contract 500", faults{get: map[string]error{"DistributorContract/c": errServer}}, "DistributorContract c for Partner acme"},
+		{"status patch 500", faults{statusPatch: map[string]error{"Partner/acme": errServer}}, "patching status of Partner acme"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			contract := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1.DistributorContractSpec{Region: "DE"}}
+			r, _, _ := reconcilerWith(t, tc.faults, partner("a"), contract)
+			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "acme"}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("want an error containing %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestDeleteUnderInjectedErrors(t *testing.T) {
+	created := managedNamespace("a")
+	created.Annotations = map[string]string{v1.AnnotationCreatedBy: "acme"}
+	p := partner("a")
+	p.Spec.DeletionPolicy = v1.DeletionDelete
+	p.Status.Namespaces = []v1.NamespaceStatus{{Name: "a", State: v1.NamespaceGranted, UID: "ns-uid"}}
+	now := metav1.Now()
+	p.DeletionTimestamp = &now
+
+	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "partners." + v1.GroupVersion.Group}}
+	r, _, c := reconcilerWith(t, faults{delete: map[string]error{"Namespace/a": errServer}}, p, created, crd)
+	err := r.reconcileDelete(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "deleting namespace a") {
+		t.Fatalf("namespace delete 500: want an error naming it, got %v", err)
+	}
+	got := &v1.Partner{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "acme"}, got); err != nil || !containsString(got.Finalizers, v1.Finalizer) {
+		t.Errorf("finalizer: want kept while a namespace could not be deleted, got %v (err %v)", got.Finalizers, err)
+	}
+
+	// The CRD is gone (being uninstalled): namespaces are kept whatever the
+	// policy, the partner is released.
+	r, applied, _ := reconcilerWith(t, faults{}, p.DeepCopy(), created.DeepCopy())
+	if err := r.reconcileDelete(context.Background(), p.DeepCopy()); err != nil {
+		t.Fatalf("reconcileDelete while the CRD is absent: %v", err)
+	}
+	if applied.has("delete Namespace/a") {
+		t.Errorf("namespace deleted while the Partner CRD is being removed; calls %v", applied.seen)
+	}
+}
+
+func TestRefusalsAreRememberedForTheRecheck(t *testing.T) {
+	var f refusals
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f.remember("role", "refused", t0)
+	roles := map[string]entitlement.RoleObservation{"role": {Exists: true, Bindable: true}}
+	f.apply(roles, t0.Add(30*time.Second), time.Minute)
+	if roles["role"].Forbidden != "refused" {
+		t.Errorf("within the recheck: want the refusal applied, got %+v", roles["role"])
+	}
+	roles = map[string]entitlement.RoleObservation{"role": {Exists: true, Bindable: true}}
+	f.apply(roles, t0.Add(time.Minute), time.Minute)
+	if roles["role"].Forbidden != "" {
+		t.Errorf("after the recheck: want the refusal forgotten (tried again), got %+v", roles["role"])
+	}
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
