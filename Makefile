@@ -82,6 +82,10 @@ verify: $(CONTROLLER_GEN) ## Fail if a generated file is stale (regenerating cha
 test: verify vet k8s-bins ## Verify, vet, then unit, integration and e2e tests on the local control plane.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
+.PHONY: test-chaos
+test-chaos: k8s-bins ## The fault tests at full size: 300 partners, 12 SIGKILLs, a 15 s API server outage (make test runs them small).
+	CHAOS_PARTNERS=300 CHAOS_KILLS=12 CHAOS_OUTAGE_SECONDS=15 go test -count=1 -v -timeout 30m ./test/chaos/ 2>&1 | grep -v '^\[' | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go:'
+
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane.
 	go test -short ./...

@@ -99,6 +99,10 @@ func TestContractRestartSafety(t *testing.T) {
 
 	m := startManager(t, testenv.ManagerOptions{Clock: clk})
 	eventually(t, 10*time.Second, "Active", contractPhase(c.Name, v1.ContractActive))
+	// Events are sent asynchronously after the status patch: a manager
+	// stopped at once may never deliver this one (docs/reliability.md).
+	// What is under test is the restart, so let it arrive first.
+	eventually(t, 10*time.Second, "ContractActive event", hasEvent("DistributorContract", c.Name, v1.EventContractActive))
 	m.Stop()
 
 	clk.SetTime(t0.Add(24*time.Hour + 2*time.Hour + time.Second)) // past endsAt + grace

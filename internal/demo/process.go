@@ -195,6 +195,17 @@ func (p *Process) Stop() {
 	})
 }
 
+// Kill sends SIGKILL (a crash: no graceful shutdown, no lease release) and
+// waits until the process is gone. Safe after Stop or another Kill.
+func (p *Process) Kill() {
+	p.stopOnce.Do(func() {
+		close(p.stopping)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.closeLog()
+	})
+}
+
 // Stopped reports whether Stop was called (an exit then is expected).
 func (p *Process) Stopped() bool {
 	select {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,12 +42,16 @@ type Manager struct {
 	BytesRead atomic.Int64
 	// Forbidden counts its requests the API server refused with 403.
 	Forbidden atomic.Int64
+	// LeaseWrites counts the writes of leader election (Leases), which
+	// Writes includes.
+	LeaseWrites atomic.Int64
 
 	writesMu sync.Mutex
 	writeLog []string // method and path of the first writes, for failure messages
 	cancel   context.CancelFunc
 	done     chan error
 	stopOnce sync.Once
+	elected  <-chan struct{}
 }
 
 // maxWriteLog bounds WriteLog.
@@ -81,6 +86,10 @@ type ManagerOptions struct {
 	// StalledRecheck is how often a Stalled partner is decided again
 	// (default the operator's).
 	StalledRecheck time.Duration
+	// LeaderElectionNamespace, when set, runs the manager with leader
+	// election (the operator's Lease, default timings) in that namespace;
+	// Stop then ends it like a crash, without releasing the lease.
+	LeaderElectionNamespace string
 }
 
 // StartManager starts the operator's controllers against cfg and waits for
@@ -100,7 +109,11 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 			m.Requests.Add(1)
 			if req.Method != http.MethodGet {
 				m.Writes.Add(1)
-				m.recordWrite(req.Method + " " + req.URL.Path)
+				if strings.Contains(req.URL.Path, "/leases/") || strings.HasSuffix(req.URL.Path, "/leases") {
+					m.LeaseWrites.Add(1)
+				} else {
+					m.recordWrite(req.Method + " " + req.URL.Path)
+				}
 			}
 			resp, err := rt.RoundTrip(req)
 			if resp != nil && resp.StatusCode == http.StatusForbidden {
@@ -122,11 +135,14 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 		cacheOpts = cache.Options{}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 controllers.NewScheme(),
-		Cache:                  cacheOpts,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Scheme:                  controllers.NewScheme(),
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  "0",
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection:          o.LeaderElectionNamespace != "",
+		LeaderElectionID:        "entitlement-operator.partnerops.io",
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +153,7 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
+	m.elected = mgr.Elected()
 	go func() { m.done <- mgr.Start(ctx) }()
 	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer syncCancel()
@@ -146,6 +163,10 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// Elected is closed once the manager leads (at once without leader
+// election).
+func (m *Manager) Elected() <-chan struct{} { return m.elected }
 
 // Stop stops the manager and waits for it to finish; safe to call twice.
 func (m *Manager) Stop() {
