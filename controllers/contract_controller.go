@@ -3,9 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -28,9 +31,12 @@ import (
 // ContractReconciler keeps a DistributorContract's status (phase, next
 // transition, partners supplied) current, to the second.
 type ContractReconciler struct {
-	Client   client.Client
-	Clock    clock.PassiveClock
-	Recorder recorder.EventRecorder
+	Client client.Client
+	// APIReader reads ClusterRoles the cache does not hold (not labelled
+	// bindable), to say why a tier's role cannot be bound.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+	Recorder  recorder.EventRecorder
 	// MaxConcurrentReconciles defaults to 4.
 	MaxConcurrentReconciles int
 }
@@ -61,6 +67,20 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
 	}
 
+	roles := map[string]entitlement.RoleObservation{}
+	for i := range c.Spec.Entitlements {
+		role := entitlement.ClusterRoleFor(&c.Spec.Entitlements[i])
+		if _, seen := roles[role]; seen {
+			continue
+		}
+		obs, err := observeRole(ctx, r.Client, r.APIReader, role)
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("getting ClusterRole %s for DistributorContract %s: %w", role, c.Name, err)
+		}
+		roles[role] = obs
+	}
+	problems := entitlement.ContractRoleProblems(c, roles)
+
 	next := c.DeepCopy()
 	next.Status.Phase = d.Phase
 	next.Status.NextTransitionAt = metaTime(d.NextTransitionAt)
@@ -71,10 +91,18 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		cond.ObservedGeneration = c.Generation
 		setCondition(&next.Status.Conditions, cond, now)
 	}
-	setCondition(&next.Status.Conditions, metav1.Condition{
-		Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonReconciled,
-		Message: "status is current", ObservedGeneration: c.Generation,
-	}, now)
+	ready := metav1.Condition{Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonReconciled,
+		Message: "status is current; every tier's ClusterRole can be bound", ObservedGeneration: c.Generation}
+	if len(problems) > 0 {
+		// Only a user can fix it; the partners it supplies say the same.
+		msg := entitlement.Truncate(strings.Join(problems, "; "), 32768)
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1.ReasonRoleNotBindable, msg
+		setCondition(&next.Status.Conditions, metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue,
+			Reason: v1.ReasonRoleNotBindable, Message: msg, ObservedGeneration: c.Generation}, now)
+	} else {
+		meta.RemoveStatusCondition(&next.Status.Conditions, v1.ConditionStalled)
+	}
+	setCondition(&next.Status.Conditions, ready, now)
 
 	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
 		// Optimistic lock: a stale cached copy must not re-announce a phase
@@ -120,9 +148,30 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.DistributorContract{}, builder.WithPredicates(specChangedOrResync())).
 		Watches(&v1.Partner{}, supplierChanges()).
+		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.contractsUsingRole)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("distributorcontract").
 		Complete(r)
+}
+
+// contractsUsingRole maps a ClusterRole to the contracts whose tiers bind
+// it (a handful: contracts are few).
+func (r *ContractReconciler) contractsUsingRole(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1.DistributorContractList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "listing contracts")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range list.Items {
+		for i := range c.Spec.Entitlements {
+			if entitlement.ClusterRoleFor(&c.Spec.Entitlements[i]) == o.GetName() {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
+				break
+			}
+		}
+	}
+	return reqs
 }
 
 // supplierChanges enqueues the contracts a partner was and is supplied by,

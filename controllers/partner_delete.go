@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -27,6 +29,11 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 	logger := log.FromContext(ctx)
 	if !controllerutil.ContainsFinalizer(p, v1.Finalizer) {
 		return nil
+	}
+	// Say so first: a deletion that cannot finish (an API error, a
+	// namespace that will not go) must not leave the Partner reading Ready.
+	if err := r.markDeleting(ctx, p); err != nil {
+		return fmt.Errorf("marking Partner %s as deleting: %w", p.Name, err)
 	}
 	deleteNamespaces := p.Spec.DeletionPolicy == v1.DeletionDelete
 	if deleteNamespaces {
@@ -91,6 +98,29 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 		metrics.Revocations.Inc()
 	}
 	metrics.SetPartner(p.Name, "", "")
+	return nil
+}
+
+// markDeleting sets Ready=False and Reconciling=True with reason Deleting,
+// once (no write when they already say so).
+func (r *PartnerReconciler) markDeleting(ctx context.Context, p *v1.Partner) error {
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1.ConditionReady); c != nil && c.Reason == v1.ReasonDeleting {
+		return nil
+	}
+	next := p.DeepCopy()
+	now := r.Clock.Now()
+	const msg = "the Partner is being deleted: revoking its access (deletionPolicy decides its namespaces) before the finalizer is released"
+	for _, t := range []string{v1.ConditionReady, v1.ConditionReconciling} {
+		status := metav1.ConditionFalse
+		if t == v1.ConditionReconciling {
+			status = metav1.ConditionTrue
+		}
+		setCondition(&next.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: v1.ReasonDeleting, Message: msg, ObservedGeneration: p.Generation}, now)
+	}
+	if err := r.patchStatus(ctx, p, next); err != nil {
+		return err
+	}
+	*p = *next
 	return nil
 }
 

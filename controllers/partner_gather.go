@@ -100,7 +100,7 @@ func (r *PartnerReconciler) gatherContracts(ctx context.Context, p *v1.Partner, 
 		if _, seen := in.Roles[role]; seen {
 			continue
 		}
-		obs, err := r.observeRole(ctx, role)
+		obs, err := observeRole(ctx, r.Client, r.APIReader, role)
 		if err != nil {
 			return fmt.Errorf("getting ClusterRole %s for Partner %s: %w", role, p.Name, err)
 		}
@@ -113,10 +113,10 @@ func (r *PartnerReconciler) gatherContracts(ctx context.Context, p *v1.Partner, 
 // when the cache does not hold it: the cache holds only what the operator
 // manages (label-selected), and a miss there may be an object it does not
 // manage (a namespace someone else owns, a role not labelled bindable).
-func (r *PartnerReconciler) getCachedOrLive(ctx context.Context, key types.NamespacedName, obj client.Object) (found bool, err error) {
-	err = r.Client.Get(ctx, key, obj)
+func getCachedOrLive(ctx context.Context, cache, live client.Reader, key types.NamespacedName, obj client.Object) (found bool, err error) {
+	err = cache.Get(ctx, key, obj)
 	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, obj)
+		err = live.Get(ctx, key, obj)
 	}
 	if apierrors.IsNotFound(err) {
 		return false, nil
@@ -124,9 +124,14 @@ func (r *PartnerReconciler) getCachedOrLive(ctx context.Context, key types.Names
 	return err == nil, err
 }
 
-func (r *PartnerReconciler) observeRole(ctx context.Context, name string) (entitlement.RoleObservation, error) {
+func (r *PartnerReconciler) getCachedOrLive(ctx context.Context, key types.NamespacedName, obj client.Object) (bool, error) {
+	return getCachedOrLive(ctx, r.Client, r.APIReader, key, obj)
+}
+
+// observeRole reads a ClusterRole for a decision (both reconcilers).
+func observeRole(ctx context.Context, cache, live client.Reader, name string) (entitlement.RoleObservation, error) {
 	role := &rbacv1.ClusterRole{}
-	found, err := r.getCachedOrLive(ctx, types.NamespacedName{Name: name}, role)
+	found, err := getCachedOrLive(ctx, cache, live, types.NamespacedName{Name: name}, role)
 	if !found {
 		return entitlement.RoleObservation{}, err
 	}

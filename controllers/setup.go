@@ -91,7 +91,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		return fmt.Errorf("field indexes: %w", err)
 	}
 	if err := (&ContractReconciler{
-		Client: mgr.GetClient(), Clock: o.Clock,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
 		Recorder:                mgr.GetEventRecorder("entitlement-operator"),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {

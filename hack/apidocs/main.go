@@ -15,12 +15,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/partnerops/entitlement-operator/internal/crdschema"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
 )
 
 func main() {
@@ -28,7 +28,7 @@ func main() {
 	out := flag.String("out", "docs/api.md", `file to write ("-" for standard output)`)
 	flag.Parse()
 
-	crds, err := readCRDs(*crdDir)
+	crds, err := crdschema.Read(*crdDir)
 	if err != nil {
 		fail(err)
 	}
@@ -48,34 +48,6 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "apidocs:", err)
 	os.Exit(1)
-}
-
-// readCRDs reads every *.yaml file in dir, sorted by kind.
-func readCRDs(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no CRD YAML files in %s", dir)
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(b, crd); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		if crd.Kind != "CustomResourceDefinition" {
-			return nil, fmt.Errorf("%s: kind %q, want CustomResourceDefinition", f, crd.Kind)
-		}
-		crds = append(crds, crd)
-	}
-	sort.Slice(crds, func(i, j int) bool { return crds[i].Spec.Names.Kind < crds[j].Spec.Names.Kind })
-	return crds, nil
 }
 
 // intro is the hand-written top of docs/api.md.
@@ -208,13 +180,13 @@ func renderCRD(b *bytes.Buffer, crd *apiextensionsv1.CustomResourceDefinition) {
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", code(r.path), r.typ, r.required, r.def, r.validation, r.description)
 			}
 		}
-		rules := collectRules(root, "")
+		rules := crdschema.Rules(root, "")
 		if len(rules) > 0 {
 			fmt.Fprintf(b, "\n### %s validation rules\n\n", n.Kind)
 			b.WriteString("CEL rules the API server evaluates on create and update (a rule that uses `oldSelf` compares with the stored object, on update only). A refusal names the field and gives the message.\n\n")
 			b.WriteString("| Field | Rule | Message |\n|---|---|---|\n")
 			for _, r := range rules {
-				fmt.Fprintf(b, "| %s | %s | %s |\n", r.field(), code(r.Rule), cell(ruleMessage(r.ValidationRule)))
+				fmt.Fprintf(b, "| %s | %s | %s |\n", ruleField(r), code(r.Rule), cell(ruleMessage(r.ValidationRule)))
 			}
 		}
 	}
@@ -225,40 +197,23 @@ type row struct {
 	path, typ, required, def, validation, description string
 }
 
-// walk adds a row for s at path and for everything below it. Object
-// properties are sorted; list items are written path[], map values path.*.
+// walk adds a row for s at path and for everything below it (see
+// crdschema.Visit for the order and path syntax); a list item or map value
+// gets a row only when it says more than its parent's type column.
 func walk(rows *[]row, path string, s *apiextensionsv1.JSONSchemaProps, required bool) {
-	r := row{
-		path:        path,
-		typ:         typeOf(s),
-		required:    "no",
-		def:         "",
-		validation:  strings.Join(constraints(s), "<br>"),
-		description: cell(s.Description),
-	}
-	if required {
-		r.required = "yes"
-	}
-	if s.Default != nil {
-		r.def = code(jsonValue(s.Default.Raw))
-	}
-	*rows = append(*rows, r)
-
-	names := make([]string, 0, len(s.Properties))
-	for name := range s.Properties {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		p := s.Properties[name]
-		walk(rows, path+"."+name, &p, contains(s.Required, name))
-	}
-	if s.Items != nil && s.Items.Schema != nil && hasDetail(s.Items.Schema) {
-		walk(rows, path+"[]", s.Items.Schema, false)
-	}
-	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil && hasDetail(s.AdditionalProperties.Schema) {
-		walk(rows, path+".*", s.AdditionalProperties.Schema, false)
-	}
+	crdschema.Visit(s, path, func(p string, s, parent *apiextensionsv1.JSONSchemaProps, name string) {
+		if parent != nil && name == "" && !hasDetail(s) {
+			return
+		}
+		r := row{path: p, typ: typeOf(s), required: "no", validation: strings.Join(constraints(s), "<br>"), description: cell(s.Description)}
+		if (parent == nil && required) || (parent != nil && name != "" && contains(parent.Required, name)) {
+			r.required = "yes"
+		}
+		if s.Default != nil {
+			r.def = code(jsonValue(s.Default.Raw))
+		}
+		*rows = append(*rows, r)
+	})
 }
 
 // hasDetail reports whether a list item or map value schema says more than
@@ -387,45 +342,16 @@ func numberBounds(s *apiextensionsv1.JSONSchemaProps) string {
 	return ""
 }
 
-type rule struct {
-	on string // the field the rule is declared on: self
-	apiextensionsv1.ValidationRule
-}
-
-// field is the path a refusal names: the rule's fieldPath when it has one.
-func (r rule) field() string {
-	if r.on == "" && r.FieldPath == "" {
+// ruleField is the path a refusal names: the rule's fieldPath when it has
+// one.
+func ruleField(r crdschema.Rule) string {
+	if r.Path == "" && r.FieldPath == "" {
 		return "the object (no field path)"
 	}
 	if r.FieldPath == "" {
-		return code(r.on)
+		return code(r.Path)
 	}
-	return code(r.on+r.FieldPath) + " (rule on " + code(r.on) + ")"
-}
-
-// collectRules lists every x-kubernetes-validations rule, depth first with
-// sorted properties, at the path a refusal names.
-func collectRules(s *apiextensionsv1.JSONSchemaProps, path string) []rule {
-	var out []rule
-	for _, r := range s.XValidations {
-		out = append(out, rule{on: path, ValidationRule: r})
-	}
-	names := make([]string, 0, len(s.Properties))
-	for name := range s.Properties {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		p := s.Properties[name]
-		out = append(out, collectRules(&p, strings.TrimPrefix(path+"."+name, "."))...)
-	}
-	if s.Items != nil && s.Items.Schema != nil {
-		out = append(out, collectRules(s.Items.Schema, path+"[]")...)
-	}
-	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
-		out = append(out, collectRules(s.AdditionalProperties.Schema, path+".*")...)
-	}
-	return out
+	return code(r.Path+r.FieldPath) + " (rule on " + code(r.Path) + ")"
 }
 
 func ruleMessage(r apiextensionsv1.ValidationRule) string {

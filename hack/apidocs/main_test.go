@@ -5,12 +5,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/partnerops/entitlement-operator/internal/crdschema"
 )
 
 // TestAPIDocsAreCurrent fails when docs/api.md is not what the CRDs in
 // config/crd/bases generate: run `make generate`.
 func TestAPIDocsAreCurrent(t *testing.T) {
-	crds, err := readCRDs("../../config/crd/bases")
+	crds, err := crdschema.Read("../../config/crd/bases")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,16 +175,9 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Hard = int64(plan.Supply.Entitlement.Subscriptions)
 		role := ClusterRoleFor(plan.Supply.Entitlement)
 		obs := in.Roles[role]
-		escape := RoleEscape(obs.Rules)
-		switch {
-		case !obs.Exists:
-			problems = append(problems, problem{v1.ReasonRoleNotBindable, fmt.Sprintf("ClusterRole %s does not exist; create it labelled %s=true", role, v1.LabelBindable)})
-		case !obs.Bindable:
-			problems = append(problems, problem{v1.ReasonRoleNotBindable,
-				fmt.Sprintf("ClusterRole %s is not labelled %s=true; the operator binds only such roles", role, v1.LabelBindable)})
-		case escape != "":
-			problems = append(problems, problem{v1.ReasonRoleNotBindable,
-				fmt.Sprintf("ClusterRole %s is not bound: %s, which would let the partner's people change their own access or limits", role, escape)})
+		switch why := RoleProblem(role, obs); {
+		case why != "":
+			problems = append(problems, problem{v1.ReasonRoleNotBindable, why})
 		case obs.Forbidden != "":
 			problems = append(problems, problem{v1.ReasonRoleNotBindable,
 				fmt.Sprintf("the operator may not bind ClusterRole %s: %s", role, obs.Forbidden)})

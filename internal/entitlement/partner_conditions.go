@@ -30,6 +30,15 @@ func stalledCondition(problems []problem) metav1.Condition {
 	return metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: joinMessages(problems)}
 }
 
+// messageSeparator joins several problems in one condition message; no
+// single problem's message contains it (oneMessage), so the message can be
+// split back into its problems.
+const messageSeparator = "; "
+
+// oneMessage is a problem's message as it stands in a joined condition
+// message.
+func oneMessage(m string) string { return strings.ReplaceAll(m, messageSeparator, ", ") }
+
 // maxConditionMessage is the longest condition message the API accepts.
 const maxConditionMessage = 32768
 
@@ -38,9 +47,9 @@ const maxConditionMessage = 32768
 func joinMessages(problems []problem) string {
 	msgs := make([]string, 0, len(problems))
 	for _, p := range problems {
-		msgs = append(msgs, p.message)
+		msgs = append(msgs, oneMessage(p.message))
 	}
-	return Truncate(strings.Join(msgs, "; "), maxConditionMessage)
+	return Truncate(strings.Join(msgs, messageSeparator), maxConditionMessage)
 }
 
 // Truncate shortens s to at most n bytes, cutting at a rune boundary and
@@ -161,15 +170,17 @@ func partnerEvents(p *v1.Partner, plan PartnerPlan, problems []problem) []Event 
 	// One event per problem when it first appears: a problem already named
 	// in the last Stalled message is not announced again because another
 	// one came or went.
-	oldStalled := ""
+	announced := map[string]bool{}
 	if c := findCondition(old.Conditions, v1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
-		oldStalled = c.Message
+		for _, m := range strings.Split(c.Message, messageSeparator) {
+			announced[m] = true
+		}
 	}
 	for _, pr := range problems {
-		if pr.reason == v1.ReasonNamespaceConflict || strings.Contains(oldStalled, pr.message) {
+		if pr.reason == v1.ReasonNamespaceConflict || announced[oneMessage(pr.message)] {
 			continue // conflicts have their per-namespace event above
 		}
-		evs = append(evs, Event{corev1.EventTypeWarning, pr.reason, pr.message})
+		evs = append(evs, Event{corev1.EventTypeWarning, pr.reason, oneMessage(pr.message)})
 	}
 	return evs
 }

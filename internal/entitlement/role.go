@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
 
 // escapeVerbs are verbs that widen a subject's own permissions whatever the
@@ -84,4 +86,35 @@ func appendOnce(s []string, v string) []string {
 		return s
 	}
 	return append(s, v)
+}
+
+// RoleProblem says why a ClusterRole cannot be bound to a partner's people,
+// or "" when it can: it must exist, be labelled bindable and not grant a
+// way out of the tier (RoleEscape).
+func RoleProblem(role string, obs RoleObservation) string {
+	switch {
+	case !obs.Exists:
+		return fmt.Sprintf("ClusterRole %s does not exist: create it labelled %s=true", role, v1.LabelBindable)
+	case !obs.Bindable:
+		return fmt.Sprintf("ClusterRole %s is not labelled %s=true (the operator binds only such roles)", role, v1.LabelBindable)
+	}
+	if escape := RoleEscape(obs.Rules); escape != "" {
+		return fmt.Sprintf("ClusterRole %s is not bound: %s, which would let the partner's people change their own access or limits", role, escape)
+	}
+	return ""
+}
+
+// ContractRoleProblems lists, per tier the contract covers, why the tier's
+// ClusterRole cannot be bound ("tier: problem"), in tier order; roles maps
+// role names to what was observed.
+func ContractRoleProblems(c *v1.DistributorContract, roles map[string]RoleObservation) []string {
+	var out []string
+	for i := range c.Spec.Entitlements {
+		ent := &c.Spec.Entitlements[i]
+		role := ClusterRoleFor(ent)
+		if p := RoleProblem(role, roles[role]); p != "" {
+			out = append(out, fmt.Sprintf("tier %s: %s", ent.Tier, p))
+		}
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/partnerops/entitlement-operator/internal/crdschema"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -434,7 +436,7 @@ func TestCELMessagesAreInTheCRDs(t *testing.T) {
 	var all []string
 	for _, crd := range crds {
 		for _, v := range crd.Spec.Versions {
-			for _, r := range collectRules(v.Schema.OpenAPIV3Schema, "") {
+			for _, r := range crdschema.Rules(v.Schema.OpenAPIV3Schema, "") {
 				all = append(all, r.Message)
 			}
 		}

@@ -1,0 +1,98 @@
+package entitlement
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
+
+func TestPlanPartnerQuota(t *testing.T) {
+	quota := corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("4")}
+	withQuota := activeWithMaxNS(2, tierEnt(v1.TierAdvanced, func(e *v1.TierEntitlement) { e.NamespaceQuota = quota }))
+	withQuota1 := activeWithMaxNS(1, tierEnt(v1.TierAdvanced, func(e *v1.TierEntitlement) { e.NamespaceQuota = quota }))
+	own := func(used int64) NamespaceObservation {
+		return NamespaceObservation{Exists: true, Owner: "acme", Used: used}
+	}
+	cases := []struct {
+		name      string
+		p         *v1.Partner
+		contract  *v1.DistributorContract
+		obs       map[string]NamespaceObservation
+		wantHard  int64
+		wantUsed  int64
+		wantHards []int64
+	}{
+		{
+			name: "spread over two granted namespaces", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
+			contract: withQuota, obs: map[string]NamespaceObservation{"a": own(3), "b": own(2)},
+			wantHard: 10, wantUsed: 5, wantHards: []int64{8, 7},
+		},
+		{
+			name: "over-limit namespace's usage counts, it gets 0", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
+			contract: withQuota1, obs: map[string]NamespaceObservation{"a": own(3), "b": own(4)},
+			wantHard: 10, wantUsed: 7, wantHards: []int64{6, 0},
+		},
+		{
+			name: "usage above the limit: never below usage", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
+			contract: withQuota, obs: map[string]NamespaceObservation{"a": own(8), "b": own(5)},
+			wantHard: 10, wantUsed: 13, wantHards: []int64{8, 5},
+		},
+		{
+			name: "new namespaces get the whole limit each", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
+			contract: withQuota, wantHard: 10, wantUsed: 0, wantHards: []int64{10, 10},
+		},
+		{
+			name: "revoked: hard 0 everywhere, usage kept", p: newPartner("acme", []string{"expired"}, namespaces("a", "b")),
+			obs:      map[string]NamespaceObservation{"a": own(3), "b": own(1)},
+			wantHard: 0, wantUsed: 4, wantHards: []int64{0, 0},
+		},
+		{
+			name: "suspended: hard 0 everywhere", p: newPartner("acme", []string{"active-a"}, namespaces("a"), suspended()),
+			obs:      map[string]NamespaceObservation{"a": own(3)},
+			wantHard: 0, wantUsed: 3, wantHards: []int64{0},
+		},
+		{
+			name: "a conflicting namespace's usage is not the partner's", p: newPartner("acme", []string{"active-a"}, namespaces("x", "a")),
+			contract: withQuota, obs: map[string]NamespaceObservation{"x": {Exists: true, Owner: "globex", Used: 9}, "a": own(2)},
+			wantHard: 10, wantUsed: 2, wantHards: []int64{0, 10},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var extra []*v1.DistributorContract
+			if tc.contract != nil {
+				extra = append(extra, tc.contract)
+			}
+			plan := planFor(tc.p, observe(tc.obs), extra...)
+			if plan.Hard != tc.wantHard || plan.Used != tc.wantUsed {
+				t.Errorf("partner hard/used: want %d/%d, got %d/%d", tc.wantHard, tc.wantUsed, plan.Hard, plan.Used)
+			}
+			var got []int64
+			for _, n := range plan.Namespaces {
+				got = append(got, n.SubscriptionsHard)
+				if n.State == v1.NamespaceGranted || n.State == v1.NamespacePending {
+					if tc.contract == nil {
+						continue
+					}
+					if q := n.ExtraQuota[corev1.ResourceRequestsCPU]; q.Cmp(quota[corev1.ResourceRequestsCPU]) != 0 {
+						t.Errorf("namespace %s: want extra quota %v, got %v", n.Name, quota, n.ExtraQuota)
+					}
+				} else if n.ExtraQuota != nil {
+					t.Errorf("namespace %s (%s): want no extra quota, got %v", n.Name, n.State, n.ExtraQuota)
+				}
+			}
+			if len(got) != len(tc.wantHards) {
+				t.Fatalf("namespace hards: want %v, got %v", tc.wantHards, got)
+			}
+			for i := range got {
+				if got[i] != tc.wantHards[i] {
+					t.Errorf("namespace hards (observed %+v): want %v, got %v", tc.obs, tc.wantHards, got)
+					break
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,92 @@
+package testcluster
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+func (c *Cluster) startControllerManager(assets string, out io.Writer) error {
+	kcmKubeconfig := filepath.Join(c.Dir, "kcm.kubeconfig")
+	if err := c.writeKubeconfig(kcmKubeconfig, "kube-controller-manager", []string{"system:masters"}); err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(assets, "kube-controller-manager"),
+		"--kubeconfig="+kcmKubeconfig,
+		"--controllers=namespace,garbagecollector,resourcequota",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--concurrent-resource-quota-syncs=10",
+		"--resource-quota-sync-period="+cmp.Or(c.opts.QuotaSyncPeriod, 5*time.Minute).String(),
+		"--concurrent-namespace-syncs=10",
+		"--concurrent-gc-syncs=20",
+		"-v=1",
+	)
+	cmd.Stdout = prefixed(out, "kube-controller-manager")
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	// Pdeathsig follows the thread that forked: keep it alive while we run.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err != nil {
+			return
+		}
+		_ = cmd.Wait()
+		close(c.kcmDone)
+		// Stay locked: the thread exits with this goroutine only after the
+		// child is gone.
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("testcluster: starting kube-controller-manager: %w", err)
+	}
+	c.kcm = cmd
+	return c.waitControllerManager()
+}
+
+// waitControllerManager waits until the resource-quota controller has
+// discovered the API (it must see our CRDs to count Subscriptions): a
+// ResourceQuota gets its status computed.
+func (c *Cluster) waitControllerManager() error {
+	deadline := time.Now().Add(60 * time.Second)
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.kcmDone:
+			return fmt.Errorf("testcluster: kube-controller-manager exited early:\n%s", c.Logs())
+		default:
+		}
+		if _, err := dc.ServerResourcesForGroupVersion("v1"); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("testcluster: API server not ready for kube-controller-manager:\n%s", c.Logs())
+}
+
+func (c *Cluster) writeKubeconfig(path, user string, groups []string) error {
+	u, err := c.env.ControlPlane.AddUser(envtest.User{Name: user, Groups: groups}, c.Config)
+	if err != nil {
+		return err
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, kc, 0o600)
+}
