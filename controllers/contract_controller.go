@@ -151,7 +151,7 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.contractsUsingRole)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("distributorcontract").
-		Complete(r)
+		Complete(newQuietRetry("distributorcontract", r, r.Clock))
 }
 
 // contractsUsingRole maps a ClusterRole to the contracts whose tiers bind

@@ -58,6 +58,7 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.SetPartner(req.Name, "", "")
+			metrics.SetOverLimit(req.Name, 0)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting Partner %s: %w", req.Name, err)

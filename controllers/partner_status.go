@@ -91,11 +91,7 @@ func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.Part
 	metrics.SetPartner(cur.Name, cur.Status.Phase, cur.Spec.Tier)
 	// More Subscriptions than the limit while entitled: quota admission
 	// raced a recount (docs/architecture.md, "Quota undercount").
-	if plan.Phase == v1.PartnerEntitled {
-		metrics.SetOverLimit(cur.Name, plan.Used-plan.Hard)
-	} else {
-		metrics.SetOverLimit(cur.Name, 0)
-	}
+	metrics.SetOverLimit(cur.Name, plan.OverLimit())
 }
 
 // observeLag records how late a failover or revocation was, against the

@@ -40,7 +40,7 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.allPartners)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("partner").
-		Complete(r)
+		Complete(newQuietRetry("partner", r, r.Clock))
 }
 
 // partnerChanged passes spec changes, deletion and finalizer changes, the

@@ -87,6 +87,9 @@ const (
 	EventRoleNotBindable   = "RoleNotBindable"
 	EventContractNotFound  = "ContractNotFound"
 	EventNamespaceDeleted  = "NamespaceDeleted"
+	// EventSubscriptionsOverLimit: an entitled partner holds more
+	// Subscriptions than its limit (quota admission raced a recount).
+	EventSubscriptionsOverLimit = "SubscriptionsOverLimit"
 	// EventForeignBindingReplaced: a RoleBinding named partner-access that
 	// the operator did not write was in a managed namespace; it was
 	// deleted and the partner's own written in its place.

@@ -142,6 +142,17 @@ type PartnerPlan struct {
 	RequeueAt time.Time
 }
 
+// OverLimit is how many Subscriptions an entitled partner holds beyond its
+// limit (0 when within it, or not entitled). The API server's quota can
+// admit more than the limit while kube-controller-manager's recount races
+// admission (docs/architecture.md, "Quota undercount").
+func (p PartnerPlan) OverLimit() int64 {
+	if p.Phase != v1.PartnerEntitled || p.Used <= p.Hard {
+		return 0
+	}
+	return p.Used - p.Hard
+}
+
 // ClusterRoleFor is the ClusterRole a tier entitlement binds.
 func ClusterRoleFor(ent *v1.TierEntitlement) string {
 	if ent.ClusterRole != "" {

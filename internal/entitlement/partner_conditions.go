@@ -102,6 +102,9 @@ func entitledCondition(p *v1.Partner, plan PartnerPlan) metav1.Condition {
 		if end := s.Schedule.SupplyEndsAt(); !end.IsZero() {
 			c.Message += " until " + formatTime(end)
 		}
+		if over := plan.OverLimit(); over > 0 {
+			c.Message += "; " + overLimitMessage(plan)
+		}
 	case plan.Phase == v1.PartnerPending:
 		c.Status, c.Reason = metav1.ConditionFalse, v1.ReasonContractPending
 		c.Message = "no listed contract supplies the partner yet: " + describeSkips(s.Skipped)
@@ -141,9 +144,19 @@ func expiringCondition(p *v1.Partner, plan PartnerPlan) metav1.Condition {
 }
 
 // partnerEvents compares the plan with the partner's last status.
+// overLimitMessage says that an entitled partner holds more Subscriptions
+// than its limit.
+func overLimitMessage(plan PartnerPlan) string {
+	return fmt.Sprintf("holds %d Subscriptions, %d over its limit of %d (quota admission raced a recount by kube-controller-manager); no new ones until it is back under, none removed",
+		plan.Used, plan.OverLimit(), plan.Hard)
+}
+
 func partnerEvents(p *v1.Partner, plan PartnerPlan, problems []problem) []Event {
 	var evs []Event
 	old := p.Status
+	if plan.OverLimit() > 0 && (old.Phase != v1.PartnerEntitled || old.Subscriptions.Used <= old.Subscriptions.Hard) {
+		evs = append(evs, Event{corev1.EventTypeWarning, v1.EventSubscriptionsOverLimit, overLimitMessage(plan)})
+	}
 	s := plan.Supply
 	switch {
 	case plan.Phase == v1.PartnerSuspended && old.Phase != v1.PartnerSuspended:

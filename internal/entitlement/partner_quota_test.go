@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
@@ -94,5 +95,28 @@ func TestPlanPartnerQuota(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPlanPartnerOverLimit(t *testing.T) {
+	p := newPartner("acme", []string{"active-a"}, namespaces("a"))
+	obs := observe(map[string]NamespaceObservation{"a": {Exists: true, Owner: "acme", Used: 12, Subscriptions: 12}})
+	plan := planFor(p, obs)
+	if plan.OverLimit() != 2 {
+		t.Fatalf("OverLimit: want 2 (12 held, limit 10), got %d (used %d hard %d)", plan.OverLimit(), plan.Used, plan.Hard)
+	}
+	wantCond(t, plan.Conditions, v1.ConditionEntitled, metav1.ConditionTrue, v1.ReasonSupplied, "2 over its limit of 10")
+	if e := findEvent(plan.Events, v1.EventSubscriptionsOverLimit); e == nil || e.Type != corev1.EventTypeWarning {
+		t.Errorf("want a Warning SubscriptionsOverLimit event when it first happens, got %v", eventReasons(plan.Events))
+	}
+	// Announced once: the last status already says so.
+	p.Status.Phase, p.Status.Subscriptions = v1.PartnerEntitled, v1.SubscriptionUsage{Used: 12, Hard: 10}
+	if e := findEvent(planFor(p, obs).Events, v1.EventSubscriptionsOverLimit); e != nil {
+		t.Errorf("over the limit already in the last status: want no new event, got %+v", *e)
+	}
+	// Revoked: holding Subscriptions over a limit of 0 is what revocation means.
+	p.Spec.Suspended = true
+	if plan := planFor(p, obs); plan.OverLimit() != 0 {
+		t.Errorf("suspended: want OverLimit 0, got %d", plan.OverLimit())
 	}
 }

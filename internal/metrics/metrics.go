@@ -53,8 +53,21 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit)
+	ctrlmetrics.Registry.MustRegister(Collectors()...)
 }
+
+// Collectors are every metric the operator exports (for registration, and
+// for tests that check alerts and dashboards name real ones).
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries}
+}
+
+// ReconcileRetries counts reconciles retried because the API server was
+// unreachable or could not answer (logged once per cause, not per retry).
+var ReconcileRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "entitlements_reconcile_retries_total",
+	Help: "Reconciles retried with backoff because the API server was unreachable, timed out or answered 429/5xx.",
+}, []string{"controller"})
 
 // subscriptionsOverLimit is how many Subscriptions an entitled partner
 // holds beyond its limit; a series exists only while it is above 0.

@@ -217,6 +217,71 @@ func BenchmarkQuotaOvershoot(b *testing.B) {
 	b.ReportMetric(limit, "limit")
 }
 
+// BenchmarkQuotaUndercount measures the quota undercount race
+// (docs/architecture.md): one namespace (no spread, so no overshoot
+// window of the operator's), filled to the limit; each round deletes one
+// Subscription — kube-controller-manager then recounts from its informer —
+// while 10 creates race it. Kubernetes guarantees at most the freed slot;
+// anything more is the undercount. Reported: the largest and the mean
+// excess over the limit right after a round.
+func BenchmarkQuotaUndercount(b *testing.B) {
+	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
+	must(b, err)
+	defer m.Stop()
+	const limit, rounds = 10, 10
+	var worst, sum, n int
+	for range b.N {
+		c := testenv.Contract(uniq("qu-c"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierReady, limit, 1))
+		name := uniq("qu-p")
+		must(b, k8s.Create(context.Background(), c))
+		must(b, k8s.Create(context.Background(), testenv.Partner(name, v1.TierReady, "DE", []string{c.Name}, name)))
+		next := 0
+		create := func() bool {
+			next++
+			s := &v1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: fmt.Sprintf("s-%d", next)},
+				Spec: v1.SubscriptionSpec{Product: "p", Customer: "c"}}
+			return k8s.Create(context.Background(), s) == nil
+		}
+		for held := 0; held < limit; {
+			must(b, testcluster.Poll(time.Minute, func() error {
+				if !create() {
+					return fmt.Errorf("Subscription %d of %d not admitted yet", held+1, limit)
+				}
+				return nil
+			}))
+			held++
+		}
+		for range rounds {
+			list := &v1.SubscriptionList{}
+			must(b, k8s.List(context.Background(), list, client.InNamespace(name)))
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = k8s.Delete(context.Background(), &list.Items[0]) }()
+			names := make([]string, 10)
+			for i := range names {
+				next++
+				names[i] = fmt.Sprintf("s-%d", next)
+			}
+			for _, nm := range names {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s := &v1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: nm}, Spec: v1.SubscriptionSpec{Product: "p", Customer: "c"}}
+					_ = k8s.Create(context.Background(), s)
+				}()
+			}
+			wg.Wait()
+			after := &v1.SubscriptionList{}
+			must(b, k8s.List(context.Background(), after, client.InNamespace(name)))
+			excess := max(0, len(after.Items)-limit)
+			worst, sum, n = max(worst, excess), sum+excess, n+1
+		}
+	}
+	b.ReportMetric(float64(worst), "max-excess")
+	b.ReportMetric(float64(sum)/float64(n), "mean-excess/round")
+	b.ReportMetric(limit, "limit")
+}
+
 // BenchmarkUnrelatedNamespaces: what 3000 namespaces the operator does not
 // manage cost a starting manager, in bytes read from the API server until
 // its caches are synced and its first reconciles done, against the same

@@ -21,7 +21,7 @@ func operatorMetrics(t *testing.T) []string {
 	t.Helper()
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
 	var names []string
-	for _, c := range []prometheus.Collector{metrics.ContractPhase, metrics.ContractEnds, metrics.TransitionLag, metrics.Partners, metrics.Failovers, metrics.Revocations} {
+	for _, c := range metrics.Collectors() {
 		ch := make(chan *prometheus.Desc, 4)
 		c.Describe(ch)
 		close(ch)
