@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strings"
+
 // Labels, annotations and names the operator writes. They are part of the
 // user-facing contract: selectors, policies and tests rely on them.
 const (
@@ -56,6 +58,15 @@ const (
 	TierAdvanced Tier = "Advanced"
 	TierPremier  Tier = "Premier"
 )
+
+// Tiers are the programme's tiers, lowest first.
+var Tiers = []Tier{TierReady, TierAdvanced, TierPremier}
+
+// DefaultClusterRole is the ClusterRole a tier binds unless its contract
+// entitlement names another: entitlements-partner-<tier in lower case>.
+func DefaultClusterRole(t Tier) string {
+	return DefaultClusterRolePrefix + strings.ToLower(string(t))
+}
 
 // Region is an ISO 3166-1 alpha-2 country code in upper case, such as DE.
 // +kubebuilder:validation:Pattern=`^[A-Z]{2}$`

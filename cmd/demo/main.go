@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -41,7 +40,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	keep := flag.Bool("keep", false, "leave the control plane and the manager running after the story, print how to reach them with kubectl, and stop everything on Ctrl-C")
 	managerBin := flag.String("manager", "", "run this manager binary instead of building bin/manager with go build")
-	tierRoles := flag.String("tier-roles", "", "directory of the tier ClusterRoles (default config/rbac/tiers; a role missing or unusable there falls back to a minimal built-in one, with a warning)")
+	tierRoles := flag.String("tier-roles", "", "directory of the tier ClusterRoles (default config/rbac/tiers; a role missing or unusable there is an error)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: demo [--keep] [--manager PATH] [--tier-roles DIR]\n\n"+
 			"Plays the entitlement-operator story on a local control plane and checks it.\n\n")
@@ -114,10 +113,6 @@ func run() int {
 	storyCtx, stopStory := context.WithCancel(ctx)
 	defer stopStory()
 	res, err := demo.Run(storyCtx, env.Config, demo.Options{Timeline: tl})
-	if err == nil && len(env.TierRoles.BuiltIn) > 0 {
-		tl.Printf("\nnote: the story ran with minimal built-in tier ClusterRoles for %s: %v\n",
-			strings.Join(env.TierRoles.BuiltIn, ", "), errors.Join(env.TierRoles.Problems...))
-	}
 	if err == nil && *keep {
 		summary(tl, res, t0)
 		tl.Printf("\nThe control plane and the manager keep running (the timeline goes on). In another terminal:\n\n"+

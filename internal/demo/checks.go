@@ -80,7 +80,7 @@ func (r *storyRun) check(ctx context.Context) *Result {
 	return res
 }
 
-func roleFor(t v1.Tier) string { return v1.DefaultClusterRolePrefix + strings.ToLower(string(t)) }
+func roleFor(t v1.Tier) string { return v1.DefaultClusterRole(t) }
 
 func (r *storyRun) phaseTimes(ps []PhaseChange) string {
 	var parts []string

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -48,8 +47,6 @@ type Env struct {
 	// Config is an admin rest.Config; KubeconfigPath the same as a file.
 	Config         *rest.Config
 	KubeconfigPath string
-	// TierRoles says where the tier ClusterRoles came from.
-	TierRoles TierRolesInstalled
 	// Dir holds the log files ManagerLog and ControlPlaneLog.
 	Dir, ManagerLog, ControlPlaneLog string
 
@@ -129,19 +126,11 @@ func Up(ctx context.Context, o EnvOptions) (env *Env, err error) {
 	if err != nil {
 		return env, err
 	}
-	env.TierRoles, err = InstallTierRoles(ctx, c, o.TierRolesDir)
+	roles, err := InstallTierRoles(ctx, c, o.TierRolesDir)
 	if err != nil {
 		return env, err
 	}
-	if len(env.TierRoles.FromFiles) > 0 {
-		tl.Stepf("tier ClusterRoles installed from %s: %s", relTo(o.Root, o.TierRolesDir), strings.Join(env.TierRoles.FromFiles, ", "))
-	}
-	if len(env.TierRoles.BuiltIn) > 0 {
-		tl.Warnf("tier ClusterRoles %s fell back to minimal built-in roles (internal/testenv.TierRoles): %v",
-			strings.Join(env.TierRoles.BuiltIn, ", "), errors.Join(env.TierRoles.Problems...))
-	} else if len(env.TierRoles.Problems) > 0 {
-		tl.Warnf("in %s: %v", relTo(o.Root, o.TierRolesDir), errors.Join(env.TierRoles.Problems...))
-	}
+	tl.Stepf("tier ClusterRoles installed from %s: %s", relTo(o.Root, o.TierRolesDir), strings.Join(roles, ", "))
 
 	select {
 	case err = <-buildDone:

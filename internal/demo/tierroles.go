@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,17 +18,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
-	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
 // TierRoleNames are the ClusterRoles the operator binds by default, one
 // per tier.
 func TierRoleNames() []string {
-	return []string{
-		v1.DefaultClusterRolePrefix + strings.ToLower(string(v1.TierReady)),
-		v1.DefaultClusterRolePrefix + strings.ToLower(string(v1.TierAdvanced)),
-		v1.DefaultClusterRolePrefix + strings.ToLower(string(v1.TierPremier)),
+	names := make([]string, len(v1.Tiers))
+	for i, t := range v1.Tiers {
+		names[i] = v1.DefaultClusterRole(t)
 	}
+	return names
 }
 
 // LoadTierRoles reads the tier ClusterRoles from the YAML files of dir
@@ -111,38 +109,20 @@ func LoadTierRoles(dir string) (map[string]*rbacv1.ClusterRole, []error) {
 	return roles, problems
 }
 
-// TierRolesInstalled says where the installed tier roles came from.
-type TierRolesInstalled struct {
-	// FromFiles are the roles installed from the directory.
-	FromFiles []string
-	// BuiltIn are the roles that fell back to internal/testenv's minimal
-	// roles, and Problems why.
-	BuiltIn  []string
-	Problems []error
-}
-
-// InstallTierRoles creates the three tier ClusterRoles from dir; a role
-// that is missing there or unusable falls back to the minimal built-in one
-// (internal/testenv.TierRoles), and the result says which and why.
-func InstallTierRoles(ctx context.Context, c client.Client, dir string) (TierRolesInstalled, error) {
-	var res TierRolesInstalled
-	fromFiles, problems := LoadTierRoles(dir)
-	res.Problems = problems
-	builtIn := map[string]*rbacv1.ClusterRole{}
-	for _, r := range testenv.TierRoles() {
-		builtIn[r.Name] = r
+// InstallTierRoles creates the three tier ClusterRoles from dir
+// (config/rbac/tiers) and returns their names. A role missing there or
+// unusable is an error: the demo runs with the roles an install ships,
+// never with stand-ins that would hide a broken config/rbac/tiers.
+func InstallTierRoles(ctx context.Context, c client.Client, dir string) ([]string, error) {
+	roles, problems := LoadTierRoles(dir)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("tier ClusterRoles in %s: %w", dir, errors.Join(problems...))
 	}
-	for _, name := range TierRoleNames() {
-		role, ok := fromFiles[name]
-		if ok {
-			res.FromFiles = append(res.FromFiles, name)
-		} else {
-			role = builtIn[name]
-			res.BuiltIn = append(res.BuiltIn, name)
-		}
-		if err := c.Create(ctx, role.DeepCopy()); err != nil && !apierrors.IsAlreadyExists(err) {
-			return res, fmt.Errorf("creating ClusterRole %s: %w", name, err)
+	names := TierRoleNames()
+	for _, name := range names {
+		if err := c.Create(ctx, roles[name].DeepCopy()); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating ClusterRole %s: %w", name, err)
 		}
 	}
-	return res, nil
+	return names, nil
 }

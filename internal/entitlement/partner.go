@@ -3,7 +3,6 @@ package entitlement
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,7 +157,7 @@ func ClusterRoleFor(ent *v1.TierEntitlement) string {
 	if ent.ClusterRole != "" {
 		return ent.ClusterRole
 	}
-	return v1.DefaultClusterRolePrefix + strings.ToLower(string(ent.Tier))
+	return v1.DefaultClusterRole(ent.Tier)
 }
 
 // PlanPartner decides a partner's state and children.

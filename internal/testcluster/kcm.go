@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/discovery"
@@ -34,25 +32,11 @@ func (c *Cluster) startControllerManager(assets string, out io.Writer) error {
 	)
 	cmd.Stdout = prefixed(out, "kube-controller-manager")
 	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	// Pdeathsig follows the thread that forked: keep it alive while we run.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			return
-		}
-		_ = cmd.Wait()
-		close(c.kcmDone)
-		// Stay locked: the thread exits with this goroutine only after the
-		// child is gone.
-	}()
-	if err := <-started; err != nil {
+	kcm, err := StartChild(cmd)
+	if err != nil {
 		return fmt.Errorf("testcluster: starting kube-controller-manager: %w", err)
 	}
-	c.kcm = cmd
+	c.kcm = kcm
 	return c.waitControllerManager()
 }
 
@@ -67,7 +51,7 @@ func (c *Cluster) waitControllerManager() error {
 	}
 	for time.Now().Before(deadline) {
 		select {
-		case <-c.kcmDone:
+		case <-c.kcm.Done():
 			return fmt.Errorf("testcluster: kube-controller-manager exited early:\n%s", c.Logs())
 		default:
 		}

@@ -98,8 +98,8 @@ func (c *Cluster) stopOnSignal() func() {
 // before and after Stop.
 func (c *Cluster) PIDs() []int {
 	pids := append([]int(nil), c.planePIDs...)
-	if c.kcm != nil && c.kcm.Process != nil {
-		pids = append(pids, c.kcm.Process.Pid)
+	if c.kcm != nil {
+		pids = append(pids, c.kcm.Pid())
 	}
 	running := runningChildren()
 	return slices.DeleteFunc(pids, func(pid int) bool { return !running[pid] })
@@ -170,27 +170,29 @@ func (c *Cluster) CRDEstablished(ctx context.Context, gvr schema.GroupVersionRes
 	return fmt.Errorf("%s not served", gvr)
 }
 
-type syncBuffer struct {
+// TailBuffer keeps the last Max bytes written to it (4 MiB when Max is 0)
+// and is safe for concurrent use: the control plane's log, a child's output.
+type TailBuffer struct {
+	Max int
 	mu  sync.Mutex
-	buf bytes.Buffer
+	buf []byte
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *TailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Keep the last 4 MiB: enough to diagnose a failure.
-	if b.buf.Len() > 4<<20 {
-		tail := append([]byte(nil), b.buf.Bytes()[b.buf.Len()-(2<<20):]...)
-		b.buf.Reset()
-		b.buf.Write(tail)
+	b.buf = append(b.buf, p...)
+	if max := cmp.Or(b.Max, 4<<20); len(b.buf) > max {
+		b.buf = append([]byte(nil), b.buf[len(b.buf)-max:]...)
 	}
-	return b.buf.Write(p)
+	return len(p), nil
 }
 
-func (b *syncBuffer) String() string {
+// String is what the buffer holds, without trailing newlines.
+func (b *TailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.String()
+	return strings.TrimRight(string(b.buf), "\n")
 }
 
 // prefixed writes each line with "[name] " in front.

@@ -5,19 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 )
-
-type restartedProc struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
-}
 
 // RestartAPIServer kills kube-apiserver (SIGKILL: a crash, no graceful
 // shutdown) and starts it again with the same command line, so the same
@@ -51,27 +44,14 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, downFor time.Duration) (
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout = prefixed(c.out, "kube-apiserver")
 	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	rp := &restartedProc{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // Pdeathsig follows the forking thread: keep it alive
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			return
-		}
-		rp.waitErr = cmd.Wait()
-		close(rp.done)
-	}()
-	// The port can take a moment to be free after the kill.
-	if err := <-started; err != nil {
+	rp, err := StartChild(cmd)
+	if err != nil {
 		return 0, fmt.Errorf("starting kube-apiserver again: %w", err)
 	}
 	c.restarted = append(c.restarted, rp)
 	for i, p := range c.planePIDs {
 		if p == pid {
-			c.planePIDs[i] = cmd.Process.Pid
+			c.planePIDs[i] = rp.Pid()
 		}
 	}
 	cs, err := kubernetes.NewForConfig(c.Config)
@@ -80,8 +60,8 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, downFor time.Duration) (
 	}
 	err = PollContext(ctx, 60*time.Second, func() error {
 		select {
-		case <-rp.done:
-			return fmt.Errorf("the restarted kube-apiserver exited: %v", rp.waitErr)
+		case <-rp.Done():
+			return fmt.Errorf("the restarted kube-apiserver exited: %v", rp.Err())
 		default:
 		}
 		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -115,12 +95,6 @@ func (c *Cluster) apiServerProcess() (int, []string, error) {
 // stopRestarted stops the kube-apiservers RestartAPIServer started.
 func (c *Cluster) stopRestarted() {
 	for _, rp := range c.restarted {
-		_ = syscall.Kill(-rp.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-rp.done:
-		case <-time.After(stopGrace(c.opts.StopGrace)):
-			_ = syscall.Kill(-rp.cmd.Process.Pid, syscall.SIGKILL)
-			<-rp.done
-		}
+		rp.Stop(stopGrace(c.opts.StopGrace))
 	}
 }

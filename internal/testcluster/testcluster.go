@@ -15,11 +15,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -64,16 +62,15 @@ type Cluster struct {
 	// Dir holds the kubeconfigs and logs.
 	Dir string
 
-	env     *envtest.Environment
-	kcm     *exec.Cmd
-	kcmDone chan struct{}
-	logs    *syncBuffer
-	opts    Options
+	env  *envtest.Environment
+	kcm  *Child
+	logs *TailBuffer
+	opts Options
 
 	planePIDs []int // etcd and kube-apiserver
 	// restarted are kube-apiservers RestartAPIServer started in place of
 	// envtest's.
-	restarted []*restartedProc
+	restarted []*Child
 	out       io.Writer
 
 	stopOnce sync.Once
@@ -152,7 +149,7 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 
-	c := &Cluster{Dir: dir, logs: &syncBuffer{}, opts: opts, kcmDone: make(chan struct{})}
+	c := &Cluster{Dir: dir, logs: &TailBuffer{}, opts: opts}
 	var out io.Writer = c.logs
 	if opts.LogOutput != nil {
 		out = io.MultiWriter(c.logs, opts.LogOutput)
@@ -261,14 +258,8 @@ func (c *Cluster) Logs() string { return c.logs.String() }
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
-		if c.kcm != nil && c.kcm.Process != nil {
-			_ = syscall.Kill(-c.kcm.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-c.kcmDone:
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(-c.kcm.Process.Pid, syscall.SIGKILL)
-				<-c.kcmDone
-			}
+		if c.kcm != nil {
+			c.kcm.Stop(10 * time.Second)
 		}
 		c.stopRestarted()
 		if c.env != nil {

@@ -246,10 +246,10 @@ func Partner(name string, tier v1.Tier, region string, contracts []string, names
 // are in config/rbac).
 func TierRoles() []*rbacv1.ClusterRole {
 	var roles []*rbacv1.ClusterRole
-	for _, t := range []string{"ready", "advanced", "premier"} {
+	for _, t := range v1.Tiers {
 		roles = append(roles, &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{
-				Name:   v1.DefaultClusterRolePrefix + t,
+				Name:   v1.DefaultClusterRole(t),
 				Labels: map[string]string{v1.LabelBindable: "true"},
 			},
 			Rules: []rbacv1.PolicyRule{{
