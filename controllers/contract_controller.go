@@ -5,22 +5,14 @@ import (
 	"fmt"
 	"strings"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -137,67 +129,4 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt)}, nil
-}
-
-// SetupWithManager watches contracts (spec changes re-plan at once) and
-// partners (so the partners count follows failovers).
-func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.MaxConcurrentReconciles == 0 {
-		r.MaxConcurrentReconciles = 4
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1.DistributorContract{}, builder.WithPredicates(specChangedOrResync())).
-		Watches(&v1.Partner{}, supplierChanges()).
-		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.contractsUsingRole)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
-		Named("distributorcontract").
-		Complete(newQuietRetry("distributorcontract", r, r.Clock))
-}
-
-// contractsUsingRole maps a ClusterRole to the contracts whose tiers bind
-// it (a handful: contracts are few).
-func (r *ContractReconciler) contractsUsingRole(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &v1.DistributorContractList{}
-	if err := r.Client.List(ctx, list); err != nil {
-		log.FromContext(ctx).Error(err, "listing contracts")
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, c := range list.Items {
-		for i := range c.Spec.Entitlements {
-			if entitlement.ClusterRoleFor(&c.Spec.Entitlements[i]) == o.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
-				break
-			}
-		}
-	}
-	return reqs
-}
-
-// supplierChanges enqueues the contracts a partner was and is supplied by,
-// when that changes.
-func supplierChanges() handler.TypedEventHandler[client.Object, reconcile.Request] {
-	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], names ...string) {
-		for _, n := range names {
-			if n != "" {
-				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
-			}
-		}
-	}
-	return handler.Funcs{
-		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueue(q, e.Object.(*v1.Partner).Status.Contract)
-		},
-		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			o, n := e.ObjectOld.(*v1.Partner).Status.Contract, e.ObjectNew.(*v1.Partner).Status.Contract
-			if o != n {
-				enqueue(q, o, n)
-			}
-		},
-		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if p, ok := e.Object.(*v1.Partner); ok {
-				enqueue(q, p.Status.Contract)
-			}
-		},
-	}
 }
