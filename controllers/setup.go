@@ -82,6 +82,11 @@ type Options struct {
 	StalledRecheck time.Duration
 }
 
+// The metrics endpoint authenticates and authorizes its callers through
+// the API server (cmd/manager --metrics-secure).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Setup registers the indexes and both reconcilers with a manager.
 func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	if o.Clock == nil {

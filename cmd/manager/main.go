@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -29,12 +31,13 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS string
-		leaderElect                      bool
+		leaderElect, metricsSecure       bool
 		qps                              float64
 		burst, concurrency               int
 		syncPeriod, stalledRecheck       time.Duration
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview, e.g. the metrics-reader ClusterRole); false serves plain HTTP to anyone, for local use.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles (use with more than one replica).")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
@@ -60,7 +63,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        controllers.NewScheme(),
 		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                       metricsOptions(metricsAddr, metricsSecure),
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "entitlement-operator.partnerops.io",
@@ -89,9 +92,21 @@ func run() error {
 	}); err != nil {
 		return err
 	}
-	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr)
+	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// metricsOptions serves metrics over HTTPS behind the API server's
+// authentication and authorization (kubebuilder's default), or plain HTTP
+// when secure is false.
+func metricsOptions(addr string, secure bool) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }

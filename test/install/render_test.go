@@ -52,6 +52,7 @@ func TestKustomizeDefaultObjects(t *testing.T) {
 		"ServiceAccount " + installNamespace + "/" + prefix + "controller-manager",
 		"ClusterRole " + prefix + "manager-role",
 		"ClusterRoleBinding " + prefix + "manager-rolebinding",
+		"ClusterRole " + prefix + "metrics-reader",
 		"Role " + installNamespace + "/" + prefix + "leader-election-role",
 		"RoleBinding " + installNamespace + "/" + prefix + "leader-election-rolebinding",
 		"Deployment " + installNamespace + "/" + prefix + "controller-manager",
@@ -263,7 +264,7 @@ func TestManagerHardened(t *testing.T) {
 			if !strings.HasPrefix(c.Image, "ghcr.io/partnerops/entitlement-operator:") || strings.HasSuffix(c.Image, ":") {
 				t.Errorf("image %q, want ghcr.io/partnerops/entitlement-operator:<tag>", c.Image)
 			}
-			wantArgs := []string{"--leader-elect", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}
+			wantArgs := []string{"--leader-elect", "--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081"}
 			if !slices.Equal(c.Args, wantArgs) {
 				t.Errorf("args %q, want %q", c.Args, wantArgs)
 			}
@@ -297,8 +298,8 @@ func TestManagerHardened(t *testing.T) {
 			for _, p := range c.Ports {
 				ports[p.Name] = p.ContainerPort
 			}
-			if ports["metrics"] != 8080 || ports["health"] != 8081 {
-				t.Errorf("ports %v, want metrics 8080 and health 8081", ports)
+			if ports["metrics"] != 8443 || ports["health"] != 8081 {
+				t.Errorf("ports %v, want metrics 8443 and health 8081", ports)
 			}
 			for what, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
 				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != what || (p.HTTPGet.Port.String() != "health" && p.HTTPGet.Port.IntValue() != 8081) {
@@ -306,8 +307,8 @@ func TestManagerHardened(t *testing.T) {
 				}
 			}
 			svc := fromUnstructured[corev1.Service](t, find(t, objs, "Service", prefix+"controller-manager-metrics-service"))
-			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].Port != 8080 {
-				t.Errorf("metrics Service ports %+v, want metrics 8080", svc.Spec.Ports)
+			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].Port != 8443 {
+				t.Errorf("metrics Service ports %+v, want metrics 8443", svc.Spec.Ports)
 			}
 			for k, v := range svc.Spec.Selector {
 				if d.Spec.Template.Labels[k] != v {
