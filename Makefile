@@ -51,9 +51,16 @@ chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles 
 	cp config/prometheus/dashboard.json dist/chart/files/grafana-dashboard.json
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate deepcopy code and docs/api.md.
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code, docs/api.md and the Argo CD health-check patch.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	go run ./hack/apidocs -crds config/crd/bases -out docs/api.md
+	@{ echo "# Generated from config/argocd/health.lua by make generate; do not edit."; \
+	  echo "# kubectl -n argocd patch configmap argocd-cm --type merge --patch-file config/argocd/argocd-cm-patch.yaml"; \
+	  echo "data:"; \
+	  for kind in DistributorContract Partner; do \
+	    echo "  resource.customizations.health.entitlements.partnerops.io_$$kind: |"; \
+	    sed 's/^/    /; s/^    $$//' config/argocd/health.lua; \
+	  done; } > config/argocd/argocd-cm-patch.yaml
 
 .PHONY: fmt
 fmt: ## go fmt.
@@ -63,7 +70,7 @@ fmt: ## go fmt.
 vet: ## go vet.
 	go vet ./...
 
-GENERATED := config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md dist/chart/crds dist/chart/files
+GENERATED := config/argocd/argocd-cm-patch.yaml config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md dist/chart/crds dist/chart/files
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Fail if a generated file is stale (regenerating changes it) or Go code is not gofmt'ed.
