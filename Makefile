@@ -43,8 +43,8 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and the manager ClusterRole from m
 
 .PHONY: chart
 chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles and monitoring files.
-	rm -f dist/chart/crds/*.yaml dist/chart/files/tier-roles/*.yaml
-	cp config/crd/bases/*.yaml dist/chart/crds/
+	rm -f dist/chart/files/crds/*.yaml dist/chart/files/tier-roles/*.yaml
+	cp config/crd/bases/*.yaml dist/chart/files/crds/
 	cp config/rbac/role.yaml dist/chart/files/manager-role.yaml
 	cp config/rbac/tiers/partner_*_role.yaml dist/chart/files/tier-roles/
 	cp config/prometheus/alerts.yaml dist/chart/files/prometheus-rule.yaml
@@ -70,7 +70,7 @@ fmt: ## go fmt.
 vet: ## go vet.
 	go vet ./...
 
-GENERATED := config/argocd/argocd-cm-patch.yaml config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md dist/chart/crds dist/chart/files
+GENERATED := config/argocd/argocd-cm-patch.yaml config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md dist/chart/files
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Fail if a generated file is stale (regenerating changes it) or Go code is not gofmt'ed.

@@ -140,7 +140,7 @@ func TestChartCopiesInSync(t *testing.T) {
 			}
 		}
 	}
-	addDir("config/crd/bases", "dist/chart/crds", "*.yaml")
+	addDir("config/crd/bases", "dist/chart/files/crds", "*.yaml")
 	addDir("config/rbac/tiers", "dist/chart/files/tier-roles", "partner_*_role.yaml")
 	for src, dst := range pairs {
 		a, err := os.ReadFile(path(src))

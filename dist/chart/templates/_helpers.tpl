@@ -25,5 +25,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{- define "entitlement-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.name -}}
+{{ .Values.serviceAccount.name }}
+{{- else -}}
 {{ include "entitlement-operator.fullname" . }}-controller-manager
+{{- end -}}
 {{- end -}}
