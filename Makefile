@@ -18,10 +18,14 @@ CONTROLLER_TOOLS_VERSION := v0.23.0
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUBERNETES_VERSION := v1.37.2
 ETCD_VERSION       := v3.7.3
+# promtool's module version, used only where Debian's package is not.
+PROMETHEUS_VERSION := v0.316.0
 # Where tests, benchmarks and the demo find etcd and kube-apiserver
 # (kube-controller-manager beside them). Set it to use binaries of your own.
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
+# Where test/install finds promtool when it is not on PATH.
+export PROMTOOL ?= $(LOCALBIN)/promtool
 
 IMG ?= ghcr.io/partnerops/entitlement-operator:dev
 GO_TEST_FLAGS ?=
@@ -86,7 +90,7 @@ verify: $(CONTROLLER_GEN) ## Fail if a generated file is stale (regenerating cha
 	@echo "verify: generated files current, Go code formatted"
 
 .PHONY: test
-test: verify vet k8s-bins ## Verify, vet, then unit, integration and e2e tests on the local control plane.
+test: verify vet k8s-bins promtool ## Verify, vet, then unit, integration and e2e tests on the local control plane.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-chaos
@@ -124,6 +128,17 @@ docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
 
 ##@ Tools
+
+.PHONY: promtool
+promtool: ## Make promtool available (alert unit tests): on PATH, else Debian's prometheus package (as root), else built from Go modules into bin/.
+	@if command -v promtool >/dev/null 2>&1; then echo "promtool: $$(command -v promtool)"; \
+	elif [ -x $(LOCALBIN)/promtool ]; then echo "promtool: $(LOCALBIN)/promtool"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "promtool: installing Debian's prometheus package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  command -v promtool; \
+	else echo "promtool: building $(PROMETHEUS_VERSION) into bin/"; \
+	  GOBIN=$(LOCALBIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION); fi
 
 .PHONY: k8s-bins
 k8s-bins: ## Build the pinned etcd, kube-apiserver and kube-controller-manager into bin/k8s.
