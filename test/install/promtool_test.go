@@ -36,7 +36,7 @@ type alertRule struct {
 }
 
 type alertGroup struct {
-	Name  string     `json:"name"`
+	Name  string      `json:"name"`
 	Rules []alertRule `json:"rules"`
 }
 
