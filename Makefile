@@ -127,6 +127,11 @@ deploy: ## Install into the current kubeconfig's cluster (server-side apply of c
 docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+PLATFORMS ?= linux/amd64,linux/arm64
+.PHONY: docker-buildx
+docker-buildx: ## Build and push the image for PLATFORMS with an SBOM and provenance attestations (needs docker buildx).
+	docker buildx build --platform=$(PLATFORMS) --sbom=true --provenance=mode=max -t $(IMG) --push .
+
 ##@ Tools
 
 .PHONY: promtool
