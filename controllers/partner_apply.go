@@ -144,6 +144,8 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		v1.LabelState:     stateLabel(np.State),
 	}
 	if np.Create {
+		// The view annotations come with the next pass's apply, so that
+		// the apply owns them and can remove one the view drops.
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			Name:        np.Name,
 			Labels:      labels,
@@ -171,10 +173,25 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		// Relabelled since the plan was made: no longer the partner's to
 		// label. Its event brings a reconcile that sees the Conflict.
 		return "", nil
-	case hasLabels(cur.Labels, labels):
+	case hasLabels(cur.Labels, labels) && sameView(cur.Annotations, np.View):
 		return "", nil
 	}
-	return "", r.Client.Apply(ctx, corev1ac.Namespace(np.Name).WithLabels(labels), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return "", r.Client.Apply(ctx, corev1ac.Namespace(np.Name).WithLabels(labels).WithAnnotations(np.View),
+		client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// viewKeys are the annotations of entitlement.NamespacePlan.View.
+var viewKeys = []string{"phase", "contract", "entitled-until", "next", "subscriptions-limit"}
+
+// sameView reports whether the namespace already shows the view: every
+// view annotation equal, none left over that the view no longer has.
+func sameView(have, want map[string]string) bool {
+	for _, k := range viewKeys {
+		if have[v1.AnnotationPrefix+k] != want[v1.AnnotationPrefix+k] {
+			return false
+		}
+	}
+	return true
 }
 
 func hasLabels(have, want map[string]string) bool {

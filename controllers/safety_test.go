@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -273,4 +275,63 @@ func TestEscapingRoleIsNotBound(t *testing.T) {
 	if err := k8s.Get(ctx(t), types.NamespacedName{Namespace: "er-a", Name: v1.ResourceQuotaName}, q); err != nil {
 		t.Errorf("quota in er-a: %v", err)
 	}
+}
+
+// TestPartnerSeesItsEntitlement: a partner's people cannot read the
+// cluster-scoped Partner, but their namespace shows them their entitlement
+// (and no one else's).
+func TestPartnerSeesItsEntitlement(t *testing.T) {
+	needCluster(t)
+	startManager(t, testenv.ManagerOptions{})
+	ends := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	ending := testenv.Contract("pv-ending", "Bytec", "DE", time.Now().Add(-time.Hour), ends, time.Hour, 0, testenv.Tier(v1.TierReady, 7, 1))
+	next := openContract("pv-next", testenv.Tier(v1.TierReady, 3, 1))
+	p := testenv.Partner("pv-p", v1.TierReady, "DE", []string{ending.Name, next.Name}, "pv-a")
+	other := testenv.Partner("pv-other", v1.TierReady, "DE", []string{next.Name}, "pv-other")
+	create(t, ending, next, p, other)
+	eventually(t, 20*time.Second, "Ready", partnerReady(p.Name))
+	eventually(t, 20*time.Second, "other Ready", partnerReady(other.Name))
+	cfg, err := cluster.UserConfig("jane@pv", p.Name+"-admins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"phase": "Entitled", "contract": ending.Name, "subscriptions-limit": "7",
+		"entitled-until": ends.Format(time.RFC3339), "next": "fail over to pv-next at " + ends.Format(time.RFC3339),
+	}
+	eventually(t, 20*time.Second, "the partner's user reads its entitlement on its namespace", func() error {
+		ns := &corev1.Namespace{}
+		if err := user.Get(context.Background(), client.ObjectKey{Name: "pv-a"}, ns); err != nil {
+			return err
+		}
+		for k, v := range want {
+			if got := ns.Annotations[v1.AnnotationPrefix+k]; got != v {
+				return fmt.Errorf("annotation %s = %q, want %q", k, got, v)
+			}
+		}
+		return nil
+	})
+	if err := user.Get(ctx(t), client.ObjectKey{Name: "pv-other"}, &corev1.Namespace{}); !apierrors.IsForbidden(err) {
+		t.Errorf("another partner's namespace: want Forbidden, got %v", err)
+	}
+	if err := user.Get(ctx(t), client.ObjectKey{Name: p.Name}, &v1.Partner{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the cluster-scoped Partner: want Forbidden, got %v", err)
+	}
+	// Suspended: the view says so, and drops what no longer holds.
+	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Suspended = true })
+	eventually(t, 20*time.Second, "the view follows the suspension", func() error {
+		ns, err := getNamespace("pv-a")
+		if err != nil {
+			return err
+		}
+		if ns.Annotations[v1.AnnotationPrefix+"phase"] != "Suspended" || ns.Annotations[v1.AnnotationPrefix+"contract"] != "" ||
+			ns.Annotations[v1.AnnotationPrefix+"next"] != "" || ns.Annotations[v1.AnnotationPrefix+"subscriptions-limit"] != "0" {
+			return fmt.Errorf("annotations %v", ns.Annotations)
+		}
+		return nil
+	})
 }

@@ -20,6 +20,12 @@ const (
 	// AnnotationCreatedBy is set on namespaces the operator created itself;
 	// only those are deleted by deletionPolicy Delete.
 	AnnotationCreatedBy = "entitlements.partnerops.io/created-by"
+	// AnnotationPrefix starts the annotations the operator keeps on a
+	// partner's namespaces so that the partner's own people, who may read
+	// their namespace but not the cluster-scoped Partner, see their
+	// entitlement: <prefix>phase, contract, entitled-until, next and
+	// subscriptions-limit (their usage is in the ResourceQuota's status).
+	AnnotationPrefix = "entitlements.partnerops.io/"
 	// AnnotationAdopt, on a Partner, lists (comma-separated) existing
 	// namespaces labelled for the partner that the operator may adopt: the
 	// hand-over of a namespace someone else created takes both its owner's

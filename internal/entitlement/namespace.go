@@ -222,3 +222,24 @@ func RecordCreations(st *v1.PartnerStatus, names []string) {
 		st.Namespaces[i] = entry
 	}
 }
+
+// partnerView is the partner's entitlement as its namespaces show it to
+// the partner's people: phase, supplying contract, until when, what happens
+// then, and the partner-wide Subscription limit. Empty values are left out.
+func partnerView(plan PartnerPlan) map[string]string {
+	v := map[string]string{
+		v1.AnnotationPrefix + "phase":               string(plan.Phase),
+		v1.AnnotationPrefix + "subscriptions-limit": fmt.Sprint(plan.Hard),
+	}
+	if plan.Phase == v1.PartnerEntitled {
+		v[v1.AnnotationPrefix+"contract"] = plan.Supply.Contract
+		if end := plan.Supply.Schedule.SupplyEndsAt(); !end.IsZero() {
+			v[v1.AnnotationPrefix+"entitled-until"] = formatTime(end)
+			v[v1.AnnotationPrefix+"next"] = "revoke at " + formatTime(end)
+			if plan.Successor != "" {
+				v[v1.AnnotationPrefix+"next"] = "fail over to " + plan.Successor + " at " + formatTime(end)
+			}
+		}
+	}
+	return v
+}

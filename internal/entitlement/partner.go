@@ -90,6 +90,9 @@ type NamespacePlan struct {
 	UID types.UID
 	// Adopted: it is the partner's, but the operator did not create it.
 	Adopted bool
+	// View is what the operator writes on the namespace for the partner's
+	// own people to read (see v1.AnnotationPrefix).
+	View map[string]string
 	// Recount, when not zero, is the value of the quota's recount request
 	// (see quotaWait).
 	Recount time.Time
@@ -280,6 +283,12 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		})
 	}
 	plan.Strays = slices.Clone(in.Strays)
+	view := partnerView(plan)
+	for i := range plan.Namespaces {
+		if plan.Namespaces[i].Manage {
+			plan.Namespaces[i].View = view
+		}
+	}
 	hard := SpreadQuota(plan.Hard, usage)
 	for i := range plan.Namespaces {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]

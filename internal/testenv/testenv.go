@@ -255,6 +255,10 @@ func TierRoles() []*rbacv1.ClusterRole {
 			Rules: []rbacv1.PolicyRule{{
 				APIGroups: []string{v1.GroupVersion.Group}, Resources: []string{"subscriptions"},
 				Verbs: []string{"get", "list", "watch", "create", "delete"},
+			}, {
+				// As the real tier roles: read the namespace (its entitlement
+				// annotations) and its quota.
+				APIGroups: []string{""}, Resources: []string{"namespaces", "resourcequotas"}, Verbs: []string{"get"},
 			}},
 		})
 	}
