@@ -223,6 +223,10 @@ func TestFailoverAtTheInstant(t *testing.T) {
 		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "fail over to fo-magirus") {
 			return fmt.Errorf("ContractExpiring %+v", c)
 		}
+		// The forecast: what the operator then does, and when.
+		if n := got.Status.Next; n == nil || n.Outcome != v1.NextFailOver || n.Contract != second.Name || !n.At.Time.Equal(ends.Add(grace)) {
+			return fmt.Errorf("status.next %+v, want FailOver to %s at %v", n, second.Name, ends.Add(grace))
+		}
 		return nil
 	})
 
@@ -251,6 +255,15 @@ func TestFailoverAtTheInstant(t *testing.T) {
 		return quotaSettled("fo-ns", 7)()
 	})
 	eventually(t, 5*time.Second, "FailedOver event", hasEvent("Partner", p.Name, v1.EventFailedOver))
+	// The record: written with the change, newest first, once.
+	got := getPartner(t, p.Name)
+	if h := got.Status.History; len(h) != 2 || h[0].Outcome != v1.HistoryFailedOver || h[0].Contract != second.Name ||
+		h[0].PreviousContract != first.Name || h[1].Outcome != v1.HistoryGranted || h[0].Time.Time.Before(due) {
+		t.Errorf("status.history %+v, want FailedOver %s→%s (not before %v), then Granted", h, first.Name, second.Name, due)
+	}
+	if got.Status.Next != nil {
+		t.Errorf("status.next %+v, want none (open-ended supply)", *got.Status.Next)
+	}
 }
 
 func TestRevokeKeepsData(t *testing.T) {

@@ -28,6 +28,7 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 		Used: int32(plan.Used), Hard: int32(plan.Hard),
 		Summary: strconv.FormatInt(plan.Used, 10) + "/" + strconv.FormatInt(plan.Hard, 10),
 	}
+	st.Next, st.History = plan.Next, plan.History
 	st.Namespaces = st.Namespaces[:0]
 	for _, np := range plan.Namespaces {
 		ns := v1.NamespaceStatus{

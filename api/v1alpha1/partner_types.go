@@ -245,6 +245,65 @@ type NamespaceStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
+// NextOutcome is what the next scheduled change does.
+// +kubebuilder:validation:Enum=FailOver;Revoke;Grant
+type NextOutcome string
+
+// Next outcomes.
+const (
+	// NextFailOver: the supply ends and another listed contract takes over.
+	NextFailOver NextOutcome = "FailOver"
+	// NextRevoke: the supply ends and no listed contract is left.
+	NextRevoke NextOutcome = "Revoke"
+	// NextGrant: a listed contract starts supplying a partner not entitled now.
+	NextGrant NextOutcome = "Grant"
+)
+
+// NextChange is a scheduled change of a partner's entitlement.
+type NextChange struct {
+	// At is when it happens (a contract's startsAt, or endsAt plus grace).
+	At metav1.Time `json:"at"`
+	// Outcome: FailOver, Revoke or Grant.
+	Outcome NextOutcome `json:"outcome"`
+	// Contract supplying the partner after the change; empty for Revoke.
+	// +optional
+	Contract string `json:"contract,omitempty"`
+}
+
+// HistoryOutcome is what an entitlement change did.
+// +kubebuilder:validation:Enum=Granted;FailedOver;Revoked;Suspended;Resumed;Regranted
+type HistoryOutcome string
+
+// History outcomes.
+const (
+	HistoryGranted    HistoryOutcome = "Granted"
+	HistoryFailedOver HistoryOutcome = "FailedOver"
+	HistoryRevoked    HistoryOutcome = "Revoked"
+	HistorySuspended  HistoryOutcome = "Suspended"
+	// HistoryResumed: entitled again when spec.suspended went false.
+	HistoryResumed HistoryOutcome = "Resumed"
+	// HistoryRegranted: entitled again after a revocation.
+	HistoryRegranted HistoryOutcome = "Regranted"
+)
+
+// HistoryEntry is one entitlement change of a partner.
+type HistoryEntry struct {
+	// Time the operator applied the change.
+	Time metav1.Time `json:"time"`
+	// Outcome: Granted, FailedOver, Revoked, Suspended, Resumed, Regranted.
+	Outcome HistoryOutcome `json:"outcome"`
+	// Contract supplying the partner after the change (empty if none).
+	// +optional
+	Contract string `json:"contract,omitempty"`
+	// PreviousContract supplying it before (empty if none).
+	// +optional
+	PreviousContract string `json:"previousContract,omitempty"`
+	// Message says why.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
 // PartnerStatus is what the operator observed and did.
 type PartnerStatus struct {
 	// Phase: Entitled (a listed contract supplies the partner), Pending (none
@@ -282,6 +341,20 @@ type PartnerStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// Next is the next scheduled change of the partner's entitlement, from
+	// the contracts as they are now; absent when none is scheduled (an
+	// open-ended supply, a suspended partner, no listed contract to come).
+	// +optional
+	Next *NextChange `json:"next,omitempty"`
+	// History is the partner's last entitlement changes, newest first (at
+	// most 20), each written in the same status write as the change itself:
+	// it survives restarts and event expiry, and a retry cannot add an
+	// entry twice.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	History []HistoryEntry `json:"history,omitempty"`
+
 	// Conditions: Ready, Entitled, ContractExpiring, Reconciling, Stalled.
 	// +optional
 	// +listType=map
@@ -307,6 +380,8 @@ type PartnerStatus struct {
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Entitled")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.next.outcome`,priority=1
+// +kubebuilder:printcolumn:name="Next-At",type=string,JSONPath=`.status.next.at`,priority=1
 // +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || size(self.metadata.name) <= 63",optionalOldSelf=true,message="metadata.name of a Partner must be at most 63 characters: it is the value of the entitlements.partnerops.io/partner label on its namespaces"
 type Partner struct {
 	metav1.TypeMeta   `json:",inline"`

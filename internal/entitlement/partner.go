@@ -138,7 +138,11 @@ type PartnerPlan struct {
 	// Strays are namespaces outside the partner's that hold its RoleBinding
 	// or quota: revoke them there.
 	Strays []string
-	Events []Event
+	// Next is the next scheduled change (status.next), nil if none.
+	Next *v1.NextChange
+	// History is status.history with this plan's change, if any, in front.
+	History []v1.HistoryEntry
+	Events  []Event
 	// RequeueAt is when the plan must be made again even if nothing
 	// changes (a contract boundary); zero if never.
 	RequeueAt time.Time
@@ -322,5 +326,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Remove = append(plan.Remove, v1.ConditionReconciling)
 	}
 	plan.Events = partnerEvents(p, plan, problems)
+	plan.Next = NextChange(&p.Spec, in.Contracts, plan.Supply, in.Now)
+	plan.History = History(p, plan, in.Now)
 	return plan
 }

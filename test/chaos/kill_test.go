@@ -174,6 +174,23 @@ func TestKillStorm(t *testing.T) {
 			t.Errorf("%s: UID %s before, %q after: deleted", key, uid, after[key])
 		}
 	}
+	// The record survives every kill, one entry per transition.
+	if err := allPartners(n, func(i int, p *v1.Partner) error {
+		want := []v1.HistoryOutcome{v1.HistoryRevoked, v1.HistoryGranted}
+		if failsOver(i) {
+			want[0] = v1.HistoryFailedOver
+		}
+		var got []v1.HistoryOutcome
+		for _, h := range p.Status.History {
+			got = append(got, h.Outcome)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("history %v, want %v", got, want)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("status.history after the kills: %v", err)
+	}
 	twice := announcedTwice(t, n, name)
 	t.Logf("chaos result: %d kills survived, %d objects lost, %d transitions announced twice", k.kills, lost, twice)
 	if twice > 0 {
