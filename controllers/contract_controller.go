@@ -78,6 +78,15 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	next.Status.NextTransitionAt = metaTime(d.NextTransitionAt)
 	next.Status.EntitledUntil = metaTime(d.EntitledUntil)
 	next.Status.Partners = int32(len(supplied.Items))
+	all := &v1.DistributorContractList{}
+	if err := r.Client.List(ctx, all); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing contracts for the forecast of DistributorContract %s: %w", c.Name, err)
+	}
+	byName := make(map[string]*v1.DistributorContract, len(all.Items))
+	for i := range all.Items {
+		byName[all.Items[i].Name] = &all.Items[i]
+	}
+	next.Status.Forecast = entitlement.Forecast(c, supplied.Items, byName)
 	next.Status.ObservedGeneration = c.Generation
 	for _, cond := range d.Conditions {
 		cond.ObservedGeneration = c.Generation

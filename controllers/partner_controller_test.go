@@ -230,6 +230,18 @@ func TestFailoverAtTheInstant(t *testing.T) {
 		return nil
 	})
 
+	eventually(t, 6*time.Second, "the contract's forecast", func() error {
+		c := &v1.DistributorContract{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Name: first.Name}, c); err != nil {
+			return err
+		}
+		f := c.Status.Forecast
+		if f == nil || f.FailOver != 1 || f.Revoke != 0 || len(f.Partners) != 1 || f.Partners[0].Contract != second.Name || !f.At.Time.Equal(ends.Add(grace)) {
+			return fmt.Errorf("forecast %+v, want %s failing over to %s at %v", f, p.Name, second.Name, ends.Add(grace))
+		}
+		return nil
+	})
+
 	due := ends.Add(grace)
 	var movedAt time.Time
 	eventually(t, 15*time.Second, "failed over", func() error {

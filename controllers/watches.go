@@ -134,26 +134,42 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1.DistributorContract{}, builder.WithPredicates(specChangedOrResync())).
 		Watches(&v1.Partner{}, supplierChanges()).
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.contractsUsingRole)).
+		// Another contract's schedule changes where partners fail over to.
+		Watches(&v1.DistributorContract{}, handler.EnqueueRequestsFromMapFunc(r.allContracts),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("distributorcontract").
 		Complete(newQuietRetry("distributorcontract", r, r.Clock))
 }
 
+// allContracts maps any change to every contract (a handful).
+func (r *ContractReconciler) allContracts(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.contractRequests(ctx, func(*v1.DistributorContract) bool { return true })
+}
+
 // contractsUsingRole maps a ClusterRole to the contracts whose tiers bind
-// it (a handful: contracts are few).
+// it.
 func (r *ContractReconciler) contractsUsingRole(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.contractRequests(ctx, func(c *v1.DistributorContract) bool {
+		for i := range c.Spec.Entitlements {
+			if entitlement.ClusterRoleFor(&c.Spec.Entitlements[i]) == o.GetName() {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (r *ContractReconciler) contractRequests(ctx context.Context, keep func(*v1.DistributorContract) bool) []reconcile.Request {
 	list := &v1.DistributorContractList{}
 	if err := r.Client.List(ctx, list); err != nil {
 		log.FromContext(ctx).Error(err, "listing contracts")
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, c := range list.Items {
-		for i := range c.Spec.Entitlements {
-			if entitlement.ClusterRoleFor(&c.Spec.Entitlements[i]) == o.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
-				break
-			}
+	for i := range list.Items {
+		if keep(&list.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
 		}
 	}
 	return reqs
@@ -174,9 +190,14 @@ func supplierChanges() handler.TypedEventHandler[client.Object, reconcile.Reques
 			enqueue(q, e.Object.(*v1.Partner).Status.Contract)
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			o, n := e.ObjectOld.(*v1.Partner).Status.Contract, e.ObjectNew.(*v1.Partner).Status.Contract
-			if o != n {
-				enqueue(q, o, n)
+			o, n := e.ObjectOld.(*v1.Partner), e.ObjectNew.(*v1.Partner)
+			switch {
+			case o.Status.Contract != n.Status.Contract:
+				enqueue(q, o.Status.Contract, n.Status.Contract)
+			case o.Generation != n.Generation || o.Status.Subscriptions.Used != n.Status.Subscriptions.Used:
+				// Its list of contracts, suspension or usage: the forecast
+				// of the contract supplying it.
+				enqueue(q, n.Status.Contract)
 			}
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {

@@ -134,6 +134,34 @@ type TierEntitlement struct {
 	NamespaceQuota corev1.ResourceList `json:"namespaceQuota,omitempty"`
 }
 
+// ContractForecast is what the end of a contract's supply does.
+type ContractForecast struct {
+	// At is the end of its supply: endsAt plus gracePeriod.
+	At metav1.Time `json:"at"`
+	// FailOver and Revoke count the partners it supplies now by what
+	// happens to them then.
+	FailOver int32 `json:"failOver"`
+	Revoke   int32 `json:"revoke"`
+	// Subscriptions held by the partners to be revoked (kept, but no new
+	// ones can be created).
+	Subscriptions int32 `json:"subscriptions"`
+	// Partners lists up to 100 of them, by name; the counts stay exact.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Partners []ForecastPartner `json:"partners,omitempty"`
+}
+
+// ForecastPartner is one partner in a forecast.
+type ForecastPartner struct {
+	Name string `json:"name"`
+	// Outcome: FailOver or Revoke.
+	Outcome NextOutcome `json:"outcome"`
+	// Contract it fails over to (empty for Revoke).
+	// +optional
+	Contract string `json:"contract,omitempty"`
+}
+
 // DistributorContractStatus is what the operator observed and decided.
 type DistributorContractStatus struct {
 	// Phase is the contract's lifecycle phase: Pending, Active, Expiring,
@@ -154,6 +182,12 @@ type DistributorContractStatus struct {
 	// Partners is how many partners this contract currently supplies.
 	// +optional
 	Partners int32 `json:"partners"`
+
+	// Forecast is what the end of this contract's supply does to the
+	// partners it supplies now, from the contracts and partners as they are;
+	// absent for an open-ended contract.
+	// +optional
+	Forecast *ContractForecast `json:"forecast,omitempty"`
 
 	// ObservedGeneration is the spec generation the status was computed for;
 	// -1 until the operator first reconciled the object.
@@ -185,6 +219,8 @@ type DistributorContractStatus struct {
 // +kubebuilder:printcolumn:name="Starts",type=string,JSONPath=`.spec.startsAt`,priority=1
 // +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextTransitionAt`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="FailOver",type=integer,JSONPath=`.status.forecast.failOver`,priority=1
+// +kubebuilder:printcolumn:name="Revoke",type=integer,JSONPath=`.status.forecast.revoke`,priority=1
 type DistributorContract struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -103,7 +103,7 @@ spec: {product: Directory Server, customer: Stadtwerke Musterstadt}
 			name:   "table-contract",
 			prefix: []string{"Name", "Distributor", "Region", "Phase", "Ends", "Partners", "Age"},
 			cells:  []string{"table-contract", "Bytec", "DE", "Expiring", "2026-11-30T23:59:59Z", "4"},
-			wide:   []string{"Starts", "Next", "Ready"},
+			wide:   []string{"Starts", "Next", "Ready", "FailOver", "Revoke"},
 		},
 		{
 			path:   "/apis/entitlements.partnerops.io/v1alpha1/namespaces/" + ns + "/subscriptions",
