@@ -133,6 +133,11 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		ends = c.Spec.EndsAt.Unix()
 	}
 	metrics.SetContract(c.Name, c.Spec.Distributor, d.Phase, ends)
+	if f := next.Status.Forecast; f != nil {
+		metrics.SetForecast(c.Name, c.Spec.Distributor, int(f.FailOver), int(f.Revoke))
+	} else {
+		metrics.SetForecast(c.Name, c.Spec.Distributor, -1, 0)
+	}
 
 	if d.NextTransitionAt.IsZero() {
 		return ctrl.Result{}, nil

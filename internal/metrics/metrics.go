@@ -59,7 +59,27 @@ func init() {
 // Collectors are every metric the operator exports (for registration, and
 // for tests that check alerts and dashboards name real ones).
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries}
+	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast}
+}
+
+// ContractForecast is, per contract with an end, how many of the partners
+// it supplies now fail over and how many are revoked when its supply ends
+// (status.forecast).
+var ContractForecast = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "entitlements_contract_forecast_partners",
+	Help: "Partners a contract supplies now, by what its end does to them (outcome FailOver or Revoke); absent for open-ended contracts.",
+}, []string{"contract", "distributor", "outcome"})
+
+// SetForecast records a contract's forecast (failOver < 0: none, the
+// contract is open-ended).
+func SetForecast(name, distributor string, failOver, revoke int) {
+	if failOver < 0 {
+		ContractForecast.DeleteLabelValues(name, distributor, "FailOver")
+		ContractForecast.DeleteLabelValues(name, distributor, "Revoke")
+		return
+	}
+	ContractForecast.WithLabelValues(name, distributor, "FailOver").Set(float64(failOver))
+	ContractForecast.WithLabelValues(name, distributor, "Revoke").Set(float64(revoke))
 }
 
 // ReconcileRetries counts reconciles retried because the API server was
@@ -105,6 +125,9 @@ func SetContract(name, distributor string, phase v1.ContractPhase, ends int64) {
 		ContractEnds.WithLabelValues(name, distributor).Set(float64(ends))
 	} else {
 		ContractEnds.DeleteLabelValues(name, distributor)
+	for _, o := range []string{"FailOver", "Revoke"} {
+		ContractForecast.DeleteLabelValues(name, distributor, o)
+	}
 	}
 }
 

@@ -134,7 +134,7 @@ func TestPrometheusObjects(t *testing.T) {
 		}
 	}
 	for alert, want := range map[string]*regexp.Regexp{
-		"EntitlementContractEndingSoon": regexp.MustCompile(`entitlements_contract_ends_timestamp_seconds[^<]*- time\(\) < 30 \* 86400`),
+		"EntitlementContractWillRevoke": regexp.MustCompile(`entitlements_contract_forecast_partners\{outcome="Revoke"\}`),
 		"EntitlementContractInGrace":    regexp.MustCompile(`entitlements_contract_phase\{phase="Grace"\}\) == 1`),
 		"EntitlementPartnersRevoked":    regexp.MustCompile(`entitlements_partners\{phase="Revoked"\}\) > 0`),
 		"EntitlementPartnerRevocation":  regexp.MustCompile(`increase\(entitlements_revocations_total\[`),
