@@ -125,9 +125,9 @@ func SetContract(name, distributor string, phase v1.ContractPhase, ends int64) {
 		ContractEnds.WithLabelValues(name, distributor).Set(float64(ends))
 	} else {
 		ContractEnds.DeleteLabelValues(name, distributor)
-	for _, o := range []string{"FailOver", "Revoke"} {
-		ContractForecast.DeleteLabelValues(name, distributor, o)
-	}
+		for _, o := range []string{"FailOver", "Revoke"} {
+			ContractForecast.DeleteLabelValues(name, distributor, o)
+		}
 	}
 }
 
