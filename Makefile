@@ -108,8 +108,9 @@ bench: k8s-bins ## Benchmarks (figures printed; see docs/benchmarks.md).
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/manager.
+build: ## Build bin/manager and the kubectl plugin bin/kubectl-entitlements.
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/kubectl-entitlements ./cmd/kubectl-entitlements
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig.

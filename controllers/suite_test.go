@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
-	"github.com/partnerops/entitlement-operator/controllers"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
@@ -33,13 +32,8 @@ func TestMain(m *testing.M) {
 	os.Exit(testcluster.RunTests(m, !testing.Short(), testcluster.Options{}, func(c *testcluster.Cluster) error {
 		cluster = c
 		var err error
-		if k8s, err = client.New(c.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+		if k8s, err = testenv.AdminClient(c.Config); err != nil {
 			return err
-		}
-		for _, r := range testenv.TierRoles() {
-			if err := k8s.Create(context.Background(), r); err != nil {
-				return err
-			}
 		}
 		return nil
 	}))

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -272,4 +273,20 @@ func concurrency() int {
 		return n
 	}
 	return 4
+}
+
+// AdminClient returns an admin client for cfg with the operator's scheme,
+// after creating the minimal tier ClusterRoles (TierRoles): what every test
+// package's TestMain sets up first.
+func AdminClient(cfg *rest.Config) (client.Client, error) {
+	c, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range TierRoles() {
+		if err := c.Create(context.Background(), r); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }

@@ -22,7 +22,6 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/partnerops/entitlement-operator/controllers"
 	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
@@ -44,13 +43,8 @@ func TestMain(m *testing.M) {
 	code := testcluster.RunTests(m, !testing.Short(), testcluster.Options{}, func(c *testcluster.Cluster) error {
 		cluster = c
 		var err error
-		if k8s, err = client.New(c.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+		if k8s, err = testenv.AdminClient(c.Config); err != nil {
 			return err
-		}
-		for _, r := range testenv.TierRoles() {
-			if err := k8s.Create(context.Background(), r); err != nil {
-				return err
-			}
 		}
 		root, err := testcluster.RepoRoot()
 		if err != nil {
