@@ -141,8 +141,57 @@ func (r *storyRun) userClient(user string) (client.Client, error) {
 // moved on: the fail-over partner entitled through magirus-de, the other
 // revoked. It gives up some time after the contract's supply ended and
 // notes what it still waited for (the checks then say what is wrong).
+// tellForecast narrates what the contract's status says its end will do,
+// before it happens (status.forecast).
+func (r *storyRun) tellForecast(ctx context.Context) {
+	var f *v1.ContractForecast
+	_ = poll(ctx, 10*time.Second, func() error {
+		c := &v1.DistributorContract{}
+		if err := r.c.Get(ctx, client.ObjectKey{Name: ContractBytec}, c); err != nil {
+			return err
+		}
+		if f = c.Status.Forecast; f == nil || f.FailOver+f.Revoke < 2 {
+			return fmt.Errorf("no forecast yet")
+		}
+		return nil
+	})
+	if f == nil {
+		return
+	}
+	var parts []string
+	for _, p := range f.Partners {
+		if p.Outcome == v1.NextFailOver {
+			parts = append(parts, p.Name+" fails over to "+p.Contract)
+		} else {
+			parts = append(parts, p.Name+" is revoked")
+		}
+	}
+	r.tl.Stepf("forecast of %s (status.forecast): at its end %s; %d Subscription(s) of revoked partners kept",
+		ContractBytec, strings.Join(parts, ", "), f.Subscriptions)
+}
+
+// tellHistory narrates a partner's recorded changes (status.history),
+// oldest first.
+func (r *storyRun) tellHistory(ctx context.Context, name string) {
+	p := &v1.Partner{}
+	if err := r.c.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+		return
+	}
+	var steps []string
+	for i := len(p.Status.History) - 1; i >= 0; i-- {
+		h := p.Status.History[i]
+		step := string(h.Outcome)
+		if h.Contract != "" {
+			step += " on " + h.Contract
+		}
+		steps = append(steps, step)
+	}
+	r.tl.Stepf("history of %s (status.history): %s", name, strings.Join(steps, ", then "))
+}
+
 func (r *storyRun) waitForTheEnd(ctx context.Context) {
 	deadline := time.Until(r.s.bytecSupplyEnds) + 30*time.Second
+	r.tellForecast(ctx)
 	r.tl.Stepf("waiting for %s to end (grace until %s)", ContractBytec, r.tl.Rel(r.s.bytecSupplyEnds))
 	err := poll(ctx, deadline, func() error {
 		c := &v1.DistributorContract{}
@@ -160,7 +209,10 @@ func (r *storyRun) waitForTheEnd(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		r.timedOut = err
 		r.tl.Line(Bad, "demo", "the story did not reach its end: "+oneLine(err.Error()))
+		return
 	}
+	r.tellHistory(ctx, PartnerFailover)
+	r.tellHistory(ctx, PartnerRevoked)
 }
 
 // afterRevocation has the revoked partner's user try to sell once more.
