@@ -95,7 +95,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 		return client.IgnoreNotFound(err)
 	}
 	if p.Status.Phase == v1.PartnerEntitled {
-		metrics.Revocations.Inc()
+		metrics.Revocations.WithLabelValues("false").Inc()
 	}
 	metrics.SetPartner(p.Name, "", "")
 	return nil

@@ -46,10 +46,14 @@ var (
 	})
 
 	// Revocations counts partners whose entitlements were revoked.
-	Revocations = prometheus.NewCounter(prometheus.CounterOpts{
+	// Its label scheduled is "true" for a revocation at the instant the
+	// partner's status.next had announced it (a contract running out as
+	// planned), "false" for any other (a contract or partner edited or
+	// deleted, a Partner deleted while entitled).
+	Revocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "entitlements_revocations_total",
-		Help: "Partners whose entitlements were revoked: no supplying contract left, or deleted while entitled (suspensions are not counted).",
-	})
+		Help: "Partners whose entitlements were revoked (suspensions are not counted); scheduled=\"true\" when status.next had announced it for that instant.",
+	}, []string{"scheduled"})
 )
 
 func init() {

@@ -137,7 +137,7 @@ func TestPrometheusObjects(t *testing.T) {
 		"EntitlementContractWillRevoke": regexp.MustCompile(`entitlements_contract_forecast_partners\{outcome="Revoke"\}`),
 		"EntitlementContractInGrace":    regexp.MustCompile(`entitlements_contract_phase\{phase="Grace"\}\) == 1`),
 		"EntitlementPartnersRevoked":    regexp.MustCompile(`entitlements_partners\{phase="Revoked"\}\) > 0`),
-		"EntitlementPartnerRevocation":  regexp.MustCompile(`increase\(entitlements_revocations_total\[`),
+		"EntitlementPartnerRevocation":  regexp.MustCompile(`increase\(entitlements_revocations_total\{scheduled="false"\}\[`),
 		"EntitlementTransitionLagHigh":  regexp.MustCompile(`entitlements_transition_lag_seconds_bucket\{le=~"5`),
 		"EntitlementReconcileErrors":    regexp.MustCompile(`controller_runtime_reconcile_errors_total`),
 		"EntitlementOperatorNoLeader":   regexp.MustCompile(`leader_election_master_status\{name="entitlement-operator.partnerops.io"\}`),
