@@ -183,12 +183,15 @@ func TestRelabelledNamespaceIsRevoked(t *testing.T) {
 		eventually(t, 20*time.Second, "quota closed in relabelled "+ns, quotaSettled(ns, 0))
 		refusedOverQuota(t, ns, "after-relabel")
 	}
-	got := getPartner(t, p.Name)
-	for _, n := range got.Status.Namespaces {
-		if n.State != v1.NamespaceConflict {
-			t.Errorf("relabelled namespace %s: want Conflict, got %s", n.Name, n.State)
+	// The status is written after the children, in the same reconcile.
+	eventually(t, 10*time.Second, "both relabelled namespaces Conflict in status", func() error {
+		for _, n := range getPartner(t, p.Name).Status.Namespaces {
+			if n.State != v1.NamespaceConflict {
+				return fmt.Errorf("relabelled namespace %s: want Conflict, got %s", n.Name, n.State)
+			}
 		}
-	}
+		return nil
+	})
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Suspended = true })
 	eventually(t, 10*time.Second, "Suspended", partnerPhase(t, p.Name, v1.PartnerSuspended, ""))
 	consistently(t, 2*time.Second, "no binding comes back", func() error {
