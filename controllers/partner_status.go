@@ -85,7 +85,7 @@ func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.Part
 			metrics.Failovers.Inc()
 			r.observeLag(old, now)
 		case v1.EventRevoked:
-			metrics.Revocations.WithLabelValues(strconv.FormatBool(scheduledRevocation(old, now))).Inc()
+			metrics.Revocations.WithLabelValues(strconv.FormatBool(entitlement.ScheduledRevocation(&old.Status, now))).Inc()
 			r.observeLag(old, now)
 		}
 	}
@@ -104,11 +104,4 @@ func (r *PartnerReconciler) observeLag(old *v1.Partner, now time.Time) {
 	if lag := now.Sub(old.Status.EntitledUntil.Time); lag >= 0 && lag < time.Hour {
 		metrics.TransitionLag.Observe(lag.Seconds())
 	}
-}
-
-// scheduledRevocation reports whether a revocation now is the one the
-// partner's last status announced (status.next Revoke, due by now).
-func scheduledRevocation(old *v1.Partner, now time.Time) bool {
-	n := old.Status.Next
-	return n != nil && n.Outcome == v1.NextRevoke && !now.Before(n.At.Time)
 }

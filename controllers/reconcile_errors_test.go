@@ -115,24 +115,3 @@ func containsString(ss []string, s string) bool {
 	}
 	return false
 }
-
-func TestScheduledRevocation(t *testing.T) {
-	at := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
-	with := func(n *v1.NextChange) *v1.Partner { p := partner("a"); p.Status.Next = n; return p }
-	cases := []struct {
-		name string
-		p    *v1.Partner
-		now  time.Time
-		want bool
-	}{
-		{"announced and due", with(&v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke}), at.Add(30 * time.Millisecond), true},
-		{"announced, not due yet (an edit revoked it early)", with(&v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke}), at.Add(-time.Hour), false},
-		{"a failover was announced", with(&v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextFailOver, Contract: "x"}), at, false},
-		{"nothing announced", with(nil), at, false},
-	}
-	for _, tc := range cases {
-		if got := scheduledRevocation(tc.p, tc.now); got != tc.want {
-			t.Errorf("%s: want %v, got %v", tc.name, tc.want, got)
-		}
-	}
-}

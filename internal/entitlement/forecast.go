@@ -31,7 +31,8 @@ func Forecast(c *v1.DistributorContract, supplied []v1.Partner, contracts map[st
 		if p.Spec.Suspended {
 			continue // not supplied in effect; nothing changes for it
 		}
-		if then := SelectSupply(&p.Spec, contracts, end).Contract; then != "" {
+		then := SelectSupply(&p.Spec, contracts, end).Contract
+		if ChangeOutcome(c.Name, then) == v1.NextFailOver {
 			fp.Outcome, fp.Contract = v1.NextFailOver, then
 			f.FailOver++
 		} else {

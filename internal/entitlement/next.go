@@ -39,18 +39,30 @@ func NextChange(spec *v1.PartnerSpec, contracts map[string]*v1.DistributorContra
 		if then == current.Contract {
 			continue
 		}
-		n := &v1.NextChange{At: metav1.NewTime(t.UTC()), Contract: then}
-		switch {
-		case then == "":
-			n.Outcome = v1.NextRevoke
-		case current.Contract == "":
-			n.Outcome = v1.NextGrant
-		default:
-			n.Outcome = v1.NextFailOver
-		}
-		return n
+		return &v1.NextChange{At: metav1.NewTime(t.UTC()), Outcome: ChangeOutcome(current.Contract, then), Contract: then}
 	}
 	return nil
+}
+
+// ChangeOutcome names a change of the supplying contract from one to
+// another ("" for none): Revoke, Grant or FailOver; "" when it is no change.
+func ChangeOutcome(from, to string) v1.NextOutcome {
+	switch {
+	case from == to:
+		return ""
+	case to == "":
+		return v1.NextRevoke
+	case from == "":
+		return v1.NextGrant
+	}
+	return v1.NextFailOver
+}
+
+// ScheduledRevocation reports whether a revocation at now is the one the
+// partner's last status announced (status.next Revoke, due by now).
+func ScheduledRevocation(last *v1.PartnerStatus, now time.Time) bool {
+	n := last.Next
+	return n != nil && n.Outcome == v1.NextRevoke && !now.Before(n.At.Time)
 }
 
 // historyOutcomes maps the transition events of a plan to history entries.

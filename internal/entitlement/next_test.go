@@ -81,3 +81,35 @@ func TestHistory(t *testing.T) {
 		t.Errorf("history cap: want 20 entries, the new one first; got %d, first %+v", len(got), got[0])
 	}
 }
+
+func TestChangeOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		want     v1.NextOutcome
+	}{{"a", "a", ""}, {"", "", ""}, {"a", "", v1.NextRevoke}, {"", "a", v1.NextGrant}, {"a", "b", v1.NextFailOver}} {
+		if got := ChangeOutcome(tc.from, tc.to); got != tc.want {
+			t.Errorf("ChangeOutcome(%q, %q): want %q, got %q", tc.from, tc.to, tc.want, got)
+		}
+	}
+}
+
+func TestScheduledRevocation(t *testing.T) {
+	at := t0.Add(100 * day)
+	with := func(n *v1.NextChange) *v1.PartnerStatus { return &v1.PartnerStatus{Next: n} }
+	cases := []struct {
+		name string
+		st   *v1.PartnerStatus
+		now  time.Time
+		want bool
+	}{
+		{"announced and due", with(&v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke}), at.Add(30 * time.Millisecond), true},
+		{"announced, not due yet (an edit revoked it early)", with(&v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke}), at.Add(-time.Hour), false},
+		{"a failover was announced", with(&v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextFailOver, Contract: "x"}), at, false},
+		{"nothing announced", with(nil), at, false},
+	}
+	for _, tc := range cases {
+		if got := ScheduledRevocation(tc.st, tc.now); got != tc.want {
+			t.Errorf("%s: want %v, got %v", tc.name, tc.want, got)
+		}
+	}
+}

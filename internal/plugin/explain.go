@@ -1,11 +1,8 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
@@ -49,16 +46,8 @@ func (w *world) history(out io.Writer, name, format string) error {
 	if err != nil {
 		return err
 	}
-	switch format {
-	case "json":
-		return json.NewEncoder(out).Encode(p.Status.History)
-	case "yaml":
-		b, err := yaml.Marshal(p.Status.History)
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(b)
-		return err
+	if format != "table" {
+		return emit(out, format, p.Status.History)
 	}
 	var rows [][]string
 	for _, h := range p.Status.History {

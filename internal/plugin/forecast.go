@@ -88,17 +88,13 @@ func (w *world) Outcomes(at time.Time, ends endFlags) (Forecast, error) {
 		now := entitlement.SelectSupply(&p.Spec, w.contracts, w.now).Contract
 		then := entitlement.SelectSupply(&p.Spec, contracts, at).Contract
 		r := ForecastRow{Partner: p.Name, Contract: now, Then: then}
-		switch {
+		switch o := entitlement.ChangeOutcome(now, then); {
 		case p.Spec.Suspended:
 			r.Outcome = "Suspended"
-		case now == then:
+		case o == "":
 			r.Outcome = "Unchanged"
-		case then == "":
-			r.Outcome = string(v1.NextRevoke)
-		case now == "":
-			r.Outcome = string(v1.NextGrant)
 		default:
-			r.Outcome = string(v1.NextFailOver)
+			r.Outcome = string(o)
 		}
 		f.Partners = append(f.Partners, r)
 	}
@@ -110,16 +106,8 @@ func (w *world) forecast(out io.Writer, at time.Time, ends endFlags, format stri
 	if err != nil {
 		return err
 	}
-	switch format {
-	case "json":
-		return json.NewEncoder(out).Encode(f)
-	case "yaml":
-		b, err := yaml.Marshal(f)
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(b)
-		return err
+	if format != "table" {
+		return emit(out, format, f)
 	}
 	fmt.Fprintf(out, "at %s\n", stamp(at))
 	var rows [][]string
@@ -127,4 +115,17 @@ func (w *world) forecast(out io.Writer, at time.Time, ends endFlags, format stri
 		rows = append(rows, []string{r.Partner, orDash(r.Contract), r.Outcome, orDash(r.Then)})
 	}
 	return table(out, "PARTNER\tCONTRACT NOW\tOUTCOME\tCONTRACT THEN", rows)
+}
+
+// emit writes v as json or yaml.
+func emit(out io.Writer, format string, v any) error {
+	if format == "json" {
+		return json.NewEncoder(out).Encode(v)
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(b)
+	return err
 }

@@ -44,23 +44,22 @@ func (c *Cluster) startControllerManager(assets string, out io.Writer) error {
 // discovered the API (it must see our CRDs to count Subscriptions): a
 // ResourceQuota gets its status computed.
 func (c *Cluster) waitControllerManager() error {
-	deadline := time.Now().Add(60 * time.Second)
 	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
 	if err != nil {
 		return err
 	}
-	for time.Now().Before(deadline) {
+	if err := Poll(60*time.Second, func() error {
 		select {
 		case <-c.kcm.Done():
-			return fmt.Errorf("testcluster: kube-controller-manager exited early:\n%s", c.Logs())
+			return fmt.Errorf("kube-controller-manager exited early")
 		default:
 		}
-		if _, err := dc.ServerResourcesForGroupVersion("v1"); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+		_, err := dc.ServerResourcesForGroupVersion("v1")
+		return err
+	}); err != nil {
+		return fmt.Errorf("testcluster: waiting for kube-controller-manager: %w\n%s", err, c.Logs())
 	}
-	return fmt.Errorf("testcluster: API server not ready for kube-controller-manager:\n%s", c.Logs())
+	return nil
 }
 
 func (c *Cluster) writeKubeconfig(path, user string, groups []string) error {
