@@ -98,8 +98,18 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body), nil
 	}
-	if code, _, err := get(""); err != nil || code != http.StatusUnauthorized {
-		t.Errorf("no token: want 401, got %d (%v)", code, err)
+	// Ready (/readyz) does not wait for the metrics listener: wait until it
+	// answers at all, then judge the answer.
+	var code int
+	if err := testcluster.Poll(30*time.Second, func() error {
+		var err error
+		code, _, err = get("")
+		return err
+	}); err != nil {
+		t.Fatalf("the metrics endpoint never answered: %v", err)
+	}
+	if code != http.StatusUnauthorized {
+		t.Errorf("no token: want 401, got %d", code)
 	}
 	if code, _, err := get(stranger); err != nil || code != http.StatusForbidden {
 		t.Errorf("a ServiceAccount without metrics-reader: want 403, got %d (%v)", code, err)
