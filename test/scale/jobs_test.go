@@ -1,0 +1,248 @@
+package scale
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/testenv"
+)
+
+func rawFrom(rv string) *metav1.ListOptions { return &metav1.ListOptions{ResourceVersion: rv} }
+
+// scaleRun is one run's partners and contracts.
+type scaleRun struct {
+	b   *testing.B
+	n   int
+	m   *manager
+	ctx context.Context
+	// first supplies every partner and ends at firstEnds; second supplies
+	// the even-numbered ones after it.
+	first, second string
+	firstEnds     time.Time
+	partners      []string
+	grantTook     time.Duration
+}
+
+func newScaleRun(b *testing.B, n int) *scaleRun {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
+	b.Cleanup(cancel)
+	return &scaleRun{b: b, n: n, ctx: ctx}
+}
+
+func (s *scaleRun) must(err error) {
+	s.b.Helper()
+	if err != nil {
+		s.b.Fatal(err)
+	}
+}
+
+// baselineGrant is the minimal API work of a grant, by a bare client with
+// 8 workers: a namespace, a RoleBinding to the tier's role and a quota
+// each.
+func (s *scaleRun) baselineGrant(prefix string) time.Duration {
+	start := time.Now()
+	s.must(parallel(s.n, workers, func(i int) error {
+		ns := fmt.Sprintf("%s-%d", prefix, i)
+		if err := k8s.Create(s.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+			Labels: map[string]string{"bench": prefix}}}); err != nil {
+			return err
+		}
+		if err := k8s.Create(s.ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.RoleBindingName},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: v1.DefaultClusterRole(v1.TierReady)},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: ns + "-admins"}},
+		}); err != nil {
+			return err
+		}
+		return k8s.Create(s.ctx, &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.ResourceQuotaName},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+				v1.SubscriptionQuotaResource: resource.MustParse("10")}},
+		})
+	}))
+	return time.Since(start)
+}
+
+// baselineExpiry is the minimal API work of the mass expiry: for the half
+// that is revoked, delete the RoleBinding and zero the quota (the half that
+// fails over to a contract with the same role and limits needs no child
+// written).
+func (s *scaleRun) baselineExpiry(prefix string) time.Duration {
+	start := time.Now()
+	s.must(parallel(s.n/2, workers, func(i int) error {
+		ns := fmt.Sprintf("%s-%d", prefix, 2*i+1)
+		if err := k8s.Delete(s.ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.RoleBindingName}}); err != nil {
+			return err
+		}
+		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"0"}}}`, v1.SubscriptionQuotaResource))
+		return k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.ResourceQuotaName}}, patch)
+	}))
+	return time.Since(start)
+}
+
+// grant: N partners, one namespace each, until every one is Entitled. The
+// even-numbered partners list a second, open-ended contract after the
+// first. Then the first contract's end is set (the distributor announces
+// it), far enough ahead for every partner to have planned for it.
+func (s *scaleRun) grant(r *report) {
+	base := s.baselineGrant("sg")
+	s.m = startManager(s.b, "manager")
+	start := time.Now()
+	first := testenv.Contract("scale-first", "Bytec", "DE", start.Add(-time.Hour), time.Time{}, 0, 0, testenv.AllTiers(10, 1)...)
+	second := testenv.Contract("scale-second", "Magirus", "DE", start.Add(-time.Hour), time.Time{}, 0, 0, testenv.AllTiers(10, 1)...)
+	s.first, s.second = first.Name, second.Name
+	s.must(k8s.Create(s.ctx, first))
+	s.must(k8s.Create(s.ctx, second))
+	writes := s.m.writes(s.b)
+	s.partners = make([]string, s.n)
+	for i := range s.n {
+		s.partners[i] = fmt.Sprintf("sp-%d", i)
+	}
+	s.must(parallel(s.n, workers, func(i int) error {
+		contracts := []string{s.first}
+		if i%2 == 0 {
+			contracts = append(contracts, s.second)
+		}
+		return k8s.Create(s.ctx, testenv.Partner(s.partners[i], v1.TierReady, "DE", contracts, s.partners[i]))
+	}))
+	waitPartners(s.b, 30*time.Minute, s.partners, func(p *v1.Partner) bool {
+		return p.Status.Phase == v1.PartnerEntitled && p.Status.Contract == s.first &&
+			conditionTrue(p, v1.ConditionReady)
+	})
+	took := time.Since(start)
+	r.add("grant: until every Partner is Entitled (s)", took.Seconds(), base.Seconds())
+	r.add("grant: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 3)
+	r.GrantMsPerPartner = float64(took.Milliseconds()) / float64(s.n)
+	s.grantTook = took
+
+	// Announce the end: every partner re-plans (status.next, the
+	// namespaces' view) before it comes. The lead is the grant's time
+	// plus 20 s: re-planning writes less than granting.
+	writes = s.m.writes(s.b)
+	announced := time.Now()
+	s.firstEnds = announced.Add(20*time.Second + took).Truncate(time.Second).Add(time.Second)
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"endsAt":%q}}`, s.firstEnds.UTC().Format(time.RFC3339)))
+	s.must(k8s.Patch(s.ctx, first, patch))
+	waitPartners(s.b, time.Until(s.firstEnds)-time.Second, s.partners, func(p *v1.Partner) bool {
+		return p.Status.EntitledUntil != nil && p.Status.EntitledUntil.Time.Equal(s.firstEnds)
+	})
+	r.add("end announced: until every Partner shows it (s)", time.Since(announced).Seconds(), 0)
+	r.add("end announced: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 0)
+}
+
+func conditionTrue(p *v1.Partner, t string) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// massExpiry: the first contract ends; half the partners fail over to the
+// second, half are revoked. Lags are from the instant to each partner's
+// status showing it (written after its children).
+func (s *scaleRun) massExpiry(r *report) {
+	base := s.baselineExpiry("sg")
+	writes := s.m.writes(s.b)
+	at := waitPartners(s.b, 30*time.Minute, s.partners, func(p *v1.Partner) bool {
+		var i int
+		_, _ = fmt.Sscanf(p.Name, "sp-%d", &i)
+		if i%2 == 0 {
+			return p.Status.Contract == s.second && p.Status.Phase == v1.PartnerEntitled
+		}
+		return p.Status.Phase == v1.PartnerRevoked
+	})
+	l := lags(at, func(string) time.Time { return s.firstEnds })
+	if l[0] < 0 {
+		s.b.Fatalf("a partner moved %.0f ms before its contract ended", -l[0])
+	}
+	r.add("mass expiry: last partner done after the instant (s)", l[len(l)-1]/1000, base.Seconds())
+	r.add("mass expiry: p50 lag (s)", quantile(l, 0.5)/1000, base.Seconds()/2)
+	r.add("mass expiry: p99 lag (s)", quantile(l, 0.99)/1000, base.Seconds())
+	r.add("mass expiry: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 1)
+}
+
+// steadyState: once the manager is quiet after the expiry (no write for
+// 5 s), the writes it makes in the window that follows.
+func (s *scaleRun) steadyState(r *report, window time.Duration) {
+	settled := s.m.quiet(s.b, 5*time.Second, 5*time.Minute)
+	r.Notes = append(r.Notes, fmt.Sprintf("after the mass expiry the manager's last write came %.1f s after the last partner was done", settled.Seconds()))
+	before := s.m.writes(s.b)
+	deadline := time.Now().Add(window)
+	for time.Now().Before(deadline) {
+		if err := s.m.Exited(); err != nil {
+			s.b.Fatal(err)
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-s.ctx.Done():
+			s.b.Fatal(s.ctx.Err())
+		}
+	}
+	r.add(fmt.Sprintf("steady state: writes in %s", window), s.m.writes(s.b)-before, 0)
+}
+
+// staggered: k contracts, one partner each, ending in turn: ten per second
+// (contract ends are whole seconds, so 100 ms apart on average). Lag is
+// from each partner's own contract end to its status showing it revoked.
+func (s *scaleRun) staggered(r *report, k int) {
+	start := time.Now()
+	// Ahead by 20 s plus twice what granting k partners took above.
+	lead := 20*time.Second + 2*s.grantTook*time.Duration(k)/time.Duration(s.n)
+	t0 := start.Add(lead).Truncate(time.Second)
+	ends := map[string]time.Time{}
+	names := make([]string, k)
+	s.must(parallel(k, workers, func(i int) error {
+		end := t0.Add(time.Duration(i/10) * time.Second)
+		c := testenv.Contract(fmt.Sprintf("st-c-%d", i), "Bytec", "DE", start.Add(-time.Hour), end, 0, 0, testenv.AllTiers(10, 1)...)
+		if err := k8s.Create(s.ctx, c); err != nil {
+			return err
+		}
+		names[i] = fmt.Sprintf("st-p-%d", i)
+		return k8s.Create(s.ctx, testenv.Partner(names[i], v1.TierReady, "DE", []string{c.Name}, names[i]))
+	}))
+	for i, n := range names {
+		ends[n] = t0.Add(time.Duration(i/10) * time.Second)
+	}
+	waitPartners(s.b, time.Until(t0), names, func(p *v1.Partner) bool { return p.Status.Phase == v1.PartnerEntitled })
+	at := waitPartners(s.b, 10*time.Minute, names, func(p *v1.Partner) bool { return p.Status.Phase == v1.PartnerRevoked })
+	l := lags(at, func(name string) time.Time { return ends[name] })
+	r.add("staggered expiry: p50 lag (ms)", quantile(l, 0.5), 0)
+	r.add("staggered expiry: p99 lag (ms)", quantile(l, 0.99), 0)
+	r.add("staggered expiry: max lag (ms)", l[len(l)-1], 0)
+}
+
+// memory: the manager's peak RSS from a fresh start until it is quiet,
+// without and then with unrelated namespaces and ConfigMaps in the cluster.
+func (s *scaleRun) memory(r *report, namespaces, configMaps int) {
+	s.m.Stop()
+	peak := func(name string) float64 {
+		m := startManager(s.b, name)
+		defer m.Stop()
+		m.quiet(s.b, 10*time.Second, 10*time.Minute)
+		return m.peakRSS(s.b)
+	}
+	without := peak("memory-without")
+	s.must(parallel(namespaces, 2*workers, func(i int) error {
+		return k8s.Create(s.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%d", i)}})
+	}))
+	s.must(parallel(configMaps, 2*workers, func(i int) error {
+		return k8s.Create(s.ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("unrelated-%d", i%namespaces), Name: fmt.Sprintf("cm-%d", i)},
+			Data:       map[string]string{"payload": fmt.Sprintf("%0512d", i)},
+		})
+	}))
+	with := peak("memory-with")
+	r.add(fmt.Sprintf("peak RSS with %d unrelated namespaces and %d ConfigMaps (MiB)", namespaces, configMaps), with, without)
+}

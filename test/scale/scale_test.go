@@ -1,0 +1,120 @@
+// Package scale measures the manager binary, run with its default flags as
+// a user runs it, at the month's-end scale of issue 11: a thousand partners
+// granted, a contract ending under half of them while the other half fail
+// over, staggered ends, the steady state, and memory under unrelated load.
+// Every job is measured next to a bare client doing the minimal API work
+// for the same outcome on the same control plane in the same run, so the
+// ratios, not the absolute figures, are what to compare.
+//
+// Run with `make bench` (SCALE_N=10000 for the large run). The figures are
+// printed as a table and as JSON (SCALE_JSON, default bin/bench/scale.json),
+// and written into docs/benchmarks.md between its scale markers when
+// SCALE_DOCS names that file.
+package scale
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/partnerops/entitlement-operator/controllers"
+	"github.com/partnerops/entitlement-operator/internal/demo"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
+	"github.com/partnerops/entitlement-operator/internal/testenv"
+)
+
+var (
+	cluster *testcluster.Cluster
+	// k8s is the benchmark's own client: not rate-limited, so that what is
+	// measured is the manager and the API server, not the load generator.
+	k8s     client.Client
+	watcher client.WithWatch
+	bin     string
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	benchmarking := false
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		benchmarking = true
+	}
+	dir, err := os.MkdirTemp("", "scale-manager-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := testcluster.RunTests(m, benchmarking, testcluster.Options{}, func(c *testcluster.Cluster) error {
+		cluster = c
+		cfg := rest.CopyConfig(c.Config)
+		cfg.QPS, cfg.Burst = -1, 0
+		var err error
+		if _, err = testenv.AdminClient(cfg); err != nil {
+			return err
+		}
+		if k8s, err = client.New(cfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+			return err
+		}
+		if watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+			return err
+		}
+		root, err := testcluster.RepoRoot()
+		if err != nil {
+			return err
+		}
+		bin = filepath.Join(dir, "manager")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		return demo.BuildManager(ctx, root, bin)
+	})
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// setting reads a positive integer from the environment.
+func setting(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func durationSetting(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkScale runs every job once (b.N is ignored: each job is minutes
+// of work and reports its own figures).
+func BenchmarkScale(b *testing.B) {
+	n := setting("SCALE_N", 1000)
+	r := &report{N: n, Date: time.Now().UTC().Format(time.DateOnly)}
+	for range b.N {
+		s := newScaleRun(b, n)
+		s.grant(r)
+		s.massExpiry(r)
+		// SCALE_SKIP lists jobs to leave out (steady,staggered,memory), for
+		// the large runs.
+		skip := os.Getenv("SCALE_SKIP")
+		if !strings.Contains(skip, "steady") {
+			s.steadyState(r, durationSetting("SCALE_STEADY", 2*time.Minute))
+		}
+		if !strings.Contains(skip, "staggered") {
+			s.staggered(r, setting("SCALE_STAGGERED", 200))
+		}
+		if !strings.Contains(skip, "memory") {
+			s.memory(r, setting("SCALE_UNRELATED_NS", 5000), setting("SCALE_UNRELATED_CM", 20000))
+		}
+	}
+	r.publish(b)
+}
