@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/utils/ptr"
+
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -142,5 +144,5 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if d.NextTransitionAt.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt)}, nil
+	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt), Priority: ptr.To(PriorityDue)}, nil
 }

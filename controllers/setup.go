@@ -28,6 +28,24 @@ import (
 // triggers the next reconcile first.
 const staleRetry = time.Second
 
+// The manager's defaults for its client and workers (docs/benchmarks.md,
+// "Choosing the defaults"): at a thousand partners changing at one instant
+// the work is API writes, and the client-side rate limit, not the API
+// server, was the bottleneck at 50 QPS. The API server protects itself and
+// its other clients with API Priority and Fairness: the manager's
+// ServiceAccount falls in the workload-low priority level, where its
+// requests queue fairly behind the system's and other tenants' flows.
+const (
+	DefaultQPS                     = 500
+	DefaultBurst                   = 1000
+	DefaultMaxConcurrentReconciles = 16
+)
+
+// PriorityDue is the workqueue priority of a reconcile scheduled for a
+// contract boundary: at the instant, the transitions due run before the
+// echoes of those already done (their children's and namespaces' events).
+const PriorityDue = 10
+
 // DefaultStalledRecheck is how often a Stalled partner is decided again.
 // Some fixes send the operator no event: deleting or labelling a namespace
 // it does not cache, granting it bind on a role.

@@ -41,9 +41,9 @@ func run() error {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles (use with more than one replica).")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the API server.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the API server.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Reconciles run in parallel per controller.")
+	flag.Float64Var(&qps, "kube-api-qps", controllers.DefaultQPS, "Queries per second to the API server (client-side limit; the API server's Priority and Fairness protects it); -1 disables the client-side limit.")
+	flag.IntVar(&burst, "kube-api-burst", controllers.DefaultBurst, "Burst of queries to the API server.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Reconciles run in parallel per controller.")
 	flag.DurationVar(&stalledRecheck, "stalled-recheck-interval", controllers.DefaultStalledRecheck, "How often a Stalled partner is decided again; some fixes (deleting or labelling a namespace the operator does not manage) send it no event.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Backstop resync of every object; contract deadlines are scheduled exactly, not found by resync.")
 	zapOpts := zap.Options{Development: false}

@@ -104,7 +104,7 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 	}
 	m := &Manager{done: make(chan error, 1)}
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.QPS, cfg.Burst = controllers.DefaultQPS, controllers.DefaultBurst
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			m.Requests.Add(1)
@@ -266,13 +266,13 @@ func TierRoles() []*rbacv1.ClusterRole {
 	return roles
 }
 
-// concurrency is the manager's MaxConcurrentReconciles: TEST_CONCURRENCY or 4
-// (the manager's default).
+// concurrency is the manager's MaxConcurrentReconciles: TEST_CONCURRENCY or
+// the manager's default.
 func concurrency() int {
 	if n, err := strconv.Atoi(os.Getenv("TEST_CONCURRENCY")); err == nil && n > 0 {
 		return n
 	}
-	return 4
+	return controllers.DefaultMaxConcurrentReconciles
 }
 
 // AdminClient returns an admin client for cfg with the operator's scheme,
