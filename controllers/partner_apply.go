@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -144,8 +145,9 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		v1.LabelState:     stateLabel(np.State),
 	}
 	if np.Create {
-		// The view annotations come with the next pass's apply, so that
-		// the apply owns them and can remove one the view drops.
+		// The view annotations and profile labels come with the next
+		// pass's apply, so that the apply owns them and can remove one
+		// the plan drops.
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			Name:        np.Name,
 			Labels:      labels,
@@ -158,6 +160,7 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		}
 		return ns.UID, nil
 	}
+	maps.Copy(labels, np.Labels)
 	cur := &corev1.Namespace{}
 	// One that is gone must not be recreated by an apply (without the
 	// created-by annotation and the record of its UID).
@@ -173,7 +176,7 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 		// Relabelled since the plan was made: no longer the partner's to
 		// label. Its event brings a reconcile that sees the Conflict.
 		return "", nil
-	case hasLabels(cur.Labels, labels) && sameView(cur.Annotations, np.View):
+	case hasLabels(cur.Labels, labels) && noStaleSpecialization(cur.Labels, labels) && sameView(cur.Annotations, np.View):
 		return "", nil
 	}
 	return "", r.Client.Apply(ctx, corev1ac.Namespace(np.Name).WithLabels(labels).WithAnnotations(np.View),
@@ -181,7 +184,18 @@ func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, n
 }
 
 // viewKeys are the annotations of entitlement.NamespacePlan.View.
-var viewKeys = []string{"phase", "contract", "entitled-until", "next", "subscriptions-limit"}
+var viewKeys = []string{"phase", "contract", "entitled-until", "next", "subscriptions-limit", "products", "products-withheld"}
+
+// noStaleSpecialization: the namespace shows no specialization the
+// partner no longer holds (the apply removes one it wrote).
+func noStaleSpecialization(have, want map[string]string) bool {
+	for k := range have {
+		if _, ok := want[k]; !ok && strings.HasPrefix(k, v1.LabelSpecializationPrefix) {
+			return false
+		}
+	}
+	return true
+}
 
 // sameView reports whether the namespace already shows the view: every
 // view annotation equal, none left over that the view no longer has.

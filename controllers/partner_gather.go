@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -207,14 +206,16 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 		return obs, nil // someone else's: its content is none of our business
 	}
 	// The quota's count can lag (see entitlement.NamespaceUsage): count the
-	// Subscriptions too, from the metadata-only cache (its own lag is
+	// Subscriptions too, from the cache (its own lag is
 	// short: a Subscription arriving in it re-queues the partner).
-	subs := &metav1.PartialObjectMetadataList{}
-	subs.SetGroupVersionKind(v1.GroupVersion.WithKind("SubscriptionList"))
+	subs := &v1.SubscriptionList{}
 	if err := r.Client.List(ctx, subs, client.InNamespace(name)); err != nil {
 		return obs, fmt.Errorf("listing Subscriptions: %w", err)
 	}
 	obs.Subscriptions = int64(len(subs.Items))
+	for _, s := range subs.Items {
+		obs.Sales = append(obs.Sales, entitlement.Sale{Created: s.CreationTimestamp.Time, Units: int64(max(s.Spec.Units, 1))})
+	}
 	if obs.Subscriptions > obs.Used {
 		// More objects than the cached quota counts: either the quota's count
 		// lags (kube-controller-manager), or only our copy of the quota does
@@ -241,6 +242,12 @@ func observeQuota(q *corev1.ResourceQuota) entitlement.QuotaObservation {
 	_, synced := q.Status.Hard[v1.SubscriptionQuotaResource]
 	_, counted := q.Status.Used[v1.SubscriptionQuotaResource]
 	obs := entitlement.QuotaObservation{Exists: true, Synced: synced, Counted: synced && counted}
+	if h, ok := q.Spec.Hard[v1.SubscriptionQuotaResource]; ok {
+		obs.SpecHard = h.Value()
+	}
+	if h, ok := q.Status.Hard[v1.SubscriptionQuotaResource]; ok {
+		obs.StatusHard = h.Value()
+	}
 	if v, ok := q.Spec.Hard[v1.QuotaRecountResource]; ok {
 		if sec, err := strconv.ParseInt(v.String(), 10, 64); err == nil && sec > 0 {
 			obs.RecountAt = time.Unix(sec, 0).UTC()

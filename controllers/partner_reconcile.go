@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -59,6 +60,7 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		if apierrors.IsNotFound(err) {
 			metrics.SetPartner(req.Name, "", "")
 			metrics.SetOverLimit(req.Name, 0)
+			metrics.SetRequirements(req.Name, "", false)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting Partner %s: %w", req.Name, err)
@@ -125,6 +127,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	var res ctrl.Result
 	if !plan.RequeueAt.IsZero() {
 		res.RequeueAfter = entitlement.RequeueAfter(now, plan.RequeueAt)
+		res.Priority = ptr.To(PriorityDue)
 		logger.V(1).Info("next planned change", "at", plan.RequeueAt, "after", res.RequeueAfter)
 	}
 	if plan.Stalled != nil {

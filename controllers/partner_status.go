@@ -29,6 +29,7 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 		Summary: strconv.FormatInt(plan.Used, 10) + "/" + strconv.FormatInt(plan.Hard, 10),
 	}
 	st.Next, st.History = plan.Next, plan.History
+	st.Performance = plan.Performance
 	st.Namespaces = st.Namespaces[:0]
 	for _, np := range plan.Namespaces {
 		ns := v1.NamespaceStatus{
@@ -90,6 +91,11 @@ func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.Part
 		}
 	}
 	metrics.SetPartner(cur.Name, cur.Status.Phase, cur.Spec.Tier)
+	if perf := cur.Status.Performance; perf != nil {
+		metrics.SetRequirements(cur.Name, cur.Spec.Tier, perf.MeetsRequirements)
+	} else {
+		metrics.SetRequirements(cur.Name, "", false)
+	}
 	// More Subscriptions than the limit while entitled: quota admission
 	// raced a recount (docs/architecture.md, "Quota undercount").
 	metrics.SetOverLimit(cur.Name, plan.OverLimit())

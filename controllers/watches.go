@@ -27,7 +27,7 @@ import (
 // RoleBindings and quotas (drift and quota usage); bindable ClusterRoles.
 func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
-		r.MaxConcurrentReconciles = 4
+		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Partner{}, builder.WithPredicates(partnerChanged())).
@@ -36,9 +36,10 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1.DistributorContract{}, handler.EnqueueRequestsFromMapFunc(r.partnersListing),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(partnerOfNamespace)).
-		// Metadata only: the spread counts Subscriptions, nothing more.
+		// Whole objects (small): the spread counts them, the requirements
+		// measurement sums their units.
 		Watches(&v1.Subscription{}, handler.EnqueueRequestsFromMapFunc(r.partnerOfSubscription),
-			builder.OnlyMetadata, builder.WithPredicates(createdOrDeleted())).
+			builder.WithPredicates(createdDeletedOrResized())).
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.allPartners)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Named("partner").
@@ -109,10 +110,14 @@ func (r *PartnerReconciler) partnerOfSubscription(ctx context.Context, o client.
 	return partnerOfNamespace(ctx, ns)
 }
 
-// createdOrDeleted passes what changes a count.
-func createdOrDeleted() predicate.Predicate {
+// createdDeletedOrResized passes what changes a count or a sum of units.
+func createdDeletedOrResized() predicate.Predicate {
 	return predicate.Funcs{
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*v1.Subscription)
+			n, ok2 := e.ObjectNew.(*v1.Subscription)
+			return ok1 && ok2 && o.Spec.Units != n.Spec.Units
+		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }
@@ -128,7 +133,7 @@ func partnerOfNamespace(_ context.Context, o client.Object) []reconcile.Request 
 // partners (so the partners count follows failovers).
 func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
-		r.MaxConcurrentReconciles = 4
+		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.DistributorContract{}, builder.WithPredicates(specChangedOrResync())).

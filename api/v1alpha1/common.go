@@ -26,6 +26,21 @@ const (
 	// entitlement: <prefix>phase, contract, entitled-until, next and
 	// subscriptions-limit (their usage is in the ResourceQuota's status).
 	AnnotationPrefix = "entitlements.partnerops.io/"
+	// LabelType shows a partner namespace's partner type (spec.type).
+	LabelType = "entitlements.partnerops.io/type"
+	// LabelSpecializationPrefix starts one label per specialization the
+	// partner holds, in lower case, valued "true"
+	// (specialization.entitlements.partnerops.io/storage: "true").
+	LabelSpecializationPrefix = "specialization.entitlements.partnerops.io/"
+	// AnnotationProducts, on a granted namespace whose tier entitlement
+	// restricts products, lists one per line the products the partner may
+	// sell there. The ValidatingAdmissionPolicy
+	// entitlements-subscription-products refuses any other product.
+	AnnotationProducts = "entitlements.partnerops.io/products"
+	// AnnotationProductsWithheld lists, one "Specialization:product" per
+	// line, the contract's products the partner may not sell for lack of a
+	// specialization (the policy's message names it).
+	AnnotationProductsWithheld = "entitlements.partnerops.io/products-withheld"
 	// AnnotationAdopt, on a Partner, lists (comma-separated) existing
 	// namespaces labelled for the partner that the operator may adopt: the
 	// hand-over of a namespace someone else created takes both its owner's

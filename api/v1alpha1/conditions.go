@@ -19,6 +19,11 @@ const (
 	// its notice period or in grace; the message says what happens at its end.
 	ConditionContractExpiring = "ContractExpiring"
 
+	// ConditionRequirementsMet (Partner): the partner meets its tier's
+	// requirements on the supplying contract (status.performance). It is
+	// informational: it changes nothing the partner is entitled to.
+	ConditionRequirementsMet = "RequirementsMet"
+
 	// ConditionActive (DistributorContract): the contract supplies now.
 	ConditionActive = "Active"
 	// ConditionExpiring (DistributorContract): within notice or grace.
@@ -44,6 +49,13 @@ const (
 	ReasonContractInGrace = "ContractInGrace"
 	// ReasonContractExpired: past endsAt plus grace; supplies nothing.
 	ReasonContractExpired = "ContractExpired"
+
+	// ReasonRequirementsMet: the partner meets its tier's requirements.
+	ReasonRequirementsMet = "RequirementsMet"
+	// ReasonNoRequirements: its tier has none on the supplying contract.
+	ReasonNoRequirements = "NoRequirements"
+	// ReasonBelowRequirements: the partner falls short of them.
+	ReasonBelowRequirements = "BelowRequirements"
 
 	// ReasonSupplied: a contract supplies the partner.
 	ReasonSupplied = "Supplied"

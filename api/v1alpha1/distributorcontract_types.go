@@ -132,6 +132,93 @@ type TierEntitlement struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="namespaceQuota values must not be negative"
 	// +kubebuilder:validation:XValidation:rule="!('count/subscriptions.entitlements.partnerops.io' in self) && !('entitlements.partnerops.io/recount' in self)",message="namespaceQuota must not set count/subscriptions.entitlements.partnerops.io or entitlements.partnerops.io/recount: the operator sets them"
 	NamespaceQuota corev1.ResourceList `json:"namespaceQuota,omitempty"`
+
+	// QuotaPolicy is how the subscription limit is spread over a partner's
+	// granted namespaces. Shared (default): each namespace may use all the
+	// partner has left, so a simultaneous burst in k namespaces can exceed
+	// the limit by up to left × (k−1) until the operator rebalances. Strict:
+	// the namespaces' hard limits never sum above the limit, so the API
+	// server's quota admission never admits more than the limit in total;
+	// headroom moves to a namespace that has used its share within one
+	// rebalance (a lower hard confirmed before another is raised).
+	// +optional
+	// +kubebuilder:default=Shared
+	QuotaPolicy QuotaPolicy `json:"quotaPolicy,omitempty"`
+
+	// Requirements a partner of this tier is measured against
+	// (status.performance, condition RequirementsMet). The operator reports;
+	// it never changes a partner's tier.
+	// +optional
+	Requirements *TierRequirements `json:"requirements,omitempty"`
+
+	// Products restricts what partners of this tier may sell through this
+	// contract: a Subscription whose spec.product is not listed, or whose
+	// entry names a specialization the partner does not hold, is refused by
+	// the API server (the ValidatingAdmissionPolicy
+	// entitlements-subscription-products). Absent: any product.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Products []ProductRule `json:"products,omitempty"`
+}
+
+// QuotaPolicy is how a partner's subscription limit is spread over its
+// namespaces.
+// +kubebuilder:validation:Enum=Shared;Strict
+type QuotaPolicy string
+
+// Quota policies.
+const (
+	QuotaShared QuotaPolicy = "Shared"
+	QuotaStrict QuotaPolicy = "Strict"
+)
+
+// TierRequirements are what a partner of a tier must achieve.
+// +kubebuilder:validation:MinProperties=1
+type TierRequirements struct {
+	// MinSubscriptions is how many Subscriptions the partner must hold
+	// (created within period, when set).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	MinSubscriptions int32 `json:"minSubscriptions,omitempty"`
+
+	// MinUnits is the sum of spec.units over those Subscriptions the
+	// partner must reach.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000000
+	MinUnits int64 `json:"minUnits,omitempty"`
+
+	// Specializations is how many specializations a partner of the tier
+	// must hold.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=5
+	Specializations int32 `json:"specializations,omitempty"`
+
+	// Period, when set, counts only the Subscriptions created within it
+	// (a sliding window ending now, such as 2160h for 90 days); absent,
+	// everything the partner holds counts.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('87600h')",message="period must be between 1h and 87600h (10 years)"
+	Period *metav1.Duration `json:"period,omitempty"`
+}
+
+// ProductRule is one product partners of a tier may sell.
+type ProductRule struct {
+	// Name is the product, as in a Subscription's spec.product.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="!self.contains('\\n') && !self.contains('\\r')",message="product names must be on one line"
+	Name string `json:"name"`
+
+	// Specialization a partner must hold to sell it; absent: any partner
+	// of the tier.
+	// +optional
+	Specialization Specialization `json:"specialization,omitempty"`
 }
 
 // ContractForecast is what the end of a contract's supply does.

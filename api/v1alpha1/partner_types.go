@@ -213,6 +213,36 @@ type SubscriptionUsage struct {
 	Summary string `json:"summary,omitempty"`
 }
 
+// Performance is a partner measured against its tier's requirements.
+type Performance struct {
+	// Subscriptions counted: those created within the requirements'
+	// period when it is set (a sliding window ending now), else all held.
+	Subscriptions int32 `json:"subscriptions"`
+	// Units is the sum of their spec.units.
+	Units int64 `json:"units"`
+	// MeetsRequirements: the partner meets its tier's requirements (true
+	// when the tier has none).
+	MeetsRequirements bool `json:"meetsRequirements"`
+	// Shortfall is what it lacks for its tier (absent when it meets them).
+	// +optional
+	Shortfall *Shortfall `json:"shortfall,omitempty"`
+	// QualifiesFor is the highest tier the supplying contract covers whose
+	// requirements the partner meets (empty if none). The vendor decides
+	// whether to change spec.tier; the operator never does.
+	// +optional
+	QualifiesFor Tier `json:"qualifiesFor,omitempty"`
+}
+
+// Shortfall is how far a partner is below its tier's requirements.
+type Shortfall struct {
+	// +optional
+	Subscriptions int32 `json:"subscriptions,omitempty"`
+	// +optional
+	Units int64 `json:"units,omitempty"`
+	// +optional
+	Specializations int32 `json:"specializations,omitempty"`
+}
+
 // NamespaceStatus is the state of one listed namespace.
 type NamespaceStatus struct {
 	// Name of the namespace.
@@ -328,6 +358,11 @@ type PartnerStatus struct {
 	// +optional
 	Subscriptions SubscriptionUsage `json:"subscriptions,omitempty"`
 
+	// Performance measures the partner against its tier's requirements on
+	// the supplying contract (absent while no contract supplies it).
+	// +optional
+	Performance *Performance `json:"performance,omitempty"`
+
 	// Namespaces is the state of each listed namespace, then of each
 	// namespace still labelled for the partner that it no longer lists
 	// (Revoked, content kept).
@@ -377,6 +412,9 @@ type PartnerStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.entitledUntil`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`,priority=1
+// +kubebuilder:printcolumn:name="Specializations",type=string,JSONPath=`.spec.specializations`,priority=1
+// +kubebuilder:printcolumn:name="Meets",type=boolean,JSONPath=`.status.performance.meetsRequirements`,priority=1
+// +kubebuilder:printcolumn:name="Qualifies",type=string,JSONPath=`.status.performance.qualifiesFor`,priority=1
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Entitled")].reason`,priority=1

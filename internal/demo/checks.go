@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -70,6 +72,8 @@ func (r *storyRun) check(ctx context.Context) *Result {
 	revoked, kept := r.checkRevoked(ctx)
 	add("revocation", revoked, fmt.Sprintf("%s is Revoked: no RoleBinding, subscription quota hard 0, namespace %s and its %d Subscriptions kept",
 		PartnerRevoked, r.s.partner(PartnerRevoked).Spec.Namespaces[0], kept))
+	add("requirements measured", r.checkRequirements(ctx), fmt.Sprintf("%s is below %s's Advanced requirements (condition %s False, a %s event), still Advanced",
+		PartnerFailover, ContractMagirus, v1.ConditionRequirementsMet, v1.ReasonBelowRequirements))
 	add("on time", r.checkOnTime(), r.onTimeDetail())
 	add("revoked partner cannot sell", r.checkRevokedUser(), fmt.Sprintf("the API server refuses %s's user: RBAC, no RoleBinding left",
 		PartnerRevoked))
@@ -297,6 +301,30 @@ func (r *storyRun) checkQuota() []string {
 		problems = append(problems, "the Subscription over the quota was admitted")
 	case !apierrors.IsForbidden(r.refusal) || !strings.Contains(r.refusal.Error(), "exceeded quota"):
 		problems = append(problems, "the Subscription over the quota was refused, but not by the quota: "+oneLine(r.refusal.Error()))
+	}
+	return problems
+}
+
+// checkRequirements: on Magirus, ACME is measured below its tier's
+// requirements and told so; its tier is unchanged.
+func (r *storyRun) checkRequirements(ctx context.Context) []string {
+	p := &v1.Partner{}
+	if err := r.c.Get(ctx, client.ObjectKey{Name: PartnerFailover}, p); err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	perf := p.Status.Performance
+	if perf == nil || perf.MeetsRequirements || perf.Shortfall == nil {
+		problems = append(problems, fmt.Sprintf("status.performance %+v, want below requirements with a shortfall", perf))
+	}
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1.ConditionRequirementsMet); c == nil || c.Status != metav1.ConditionFalse {
+		problems = append(problems, fmt.Sprintf("condition %s %+v, want False", v1.ConditionRequirementsMet, c))
+	}
+	if _, ok := r.n.Event("Partner", p.Name, v1.ReasonBelowRequirements); !ok {
+		problems = append(problems, "no "+v1.ReasonBelowRequirements+" event")
+	}
+	if p.Spec.Tier != v1.TierAdvanced {
+		problems = append(problems, "tier changed to "+string(p.Spec.Tier))
 	}
 	return problems
 }

@@ -2,6 +2,7 @@ package entitlement
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,14 @@ import (
 // take to count Subscriptions in a quota it has synced before it asks for
 // a recount again (see v1.QuotaRecountResource).
 const RecountInterval = 2 * time.Second
+
+// QuotaEventBackstop is when a partner waiting for its quota to be written
+// or synced is decided again if no event came first: the quota's own
+// events (its creation, kube-controller-manager's status update) bring it
+// back. Polling every RecountInterval instead made a thousand new partners
+// spend their workers on polls while kube-controller-manager caught up
+// (issue 11).
+const QuotaEventBackstop = 30 * time.Second
 
 // MessageNotCreated is the message of a listed namespace that does not
 // exist because the partner is not entitled.
@@ -31,6 +40,9 @@ type QuotaObservation struct {
 	// can judge a Subscription against it (until then it refuses every
 	// one: "status unknown for quota").
 	Counted bool
+	// SpecHard and StatusHard are its Subscription limit in spec.hard and
+	// in status.hard (what quota admission enforces).
+	SpecHard, StatusHard int64
 	// RecountAt is when the operator last asked for a recount (the value
 	// of v1.QuotaRecountResource in spec.hard); zero if it has not.
 	RecountAt time.Time
@@ -157,9 +169,9 @@ func quotaWait(q QuotaObservation, now time.Time) (recountAt time.Time, requeueA
 	case q.Counted:
 		return time.Time{}, time.Time{}, ""
 	case !q.Exists:
-		return time.Time{}, now.Add(RecountInterval), "waiting for the ResourceQuota to be written"
+		return time.Time{}, now.Add(QuotaEventBackstop), "waiting for the ResourceQuota to be written"
 	case !q.Synced:
-		return q.RecountAt, now.Add(RecountInterval), "waiting for kube-controller-manager to sync the ResourceQuota; until then the API server refuses Subscriptions here"
+		return q.RecountAt, now.Add(QuotaEventBackstop), "waiting for kube-controller-manager to sync the ResourceQuota; until then the API server refuses Subscriptions here"
 	}
 	recountAt = q.RecountAt
 	if recountAt.IsZero() || !now.Before(recountAt.Add(RecountInterval)) {
@@ -226,7 +238,7 @@ func RecordCreations(st *v1.PartnerStatus, names []string) {
 // partnerView is the partner's entitlement as its namespaces show it to
 // the partner's people: phase, supplying contract, until when, what happens
 // then, and the partner-wide Subscription limit. Empty values are left out.
-func partnerView(plan PartnerPlan) map[string]string {
+func partnerView(p *v1.Partner, plan PartnerPlan) map[string]string {
 	v := map[string]string{
 		v1.AnnotationPrefix + "phase":               string(plan.Phase),
 		v1.AnnotationPrefix + "subscriptions-limit": fmt.Sprint(plan.Hard),
@@ -240,6 +252,7 @@ func partnerView(plan PartnerPlan) map[string]string {
 				v[v1.AnnotationPrefix+"next"] = "fail over to " + plan.Successor + " at " + formatTime(end)
 			}
 		}
+		maps.Copy(v, productView(&p.Spec, plan.Supply.Entitlement))
 	}
 	return v
 }

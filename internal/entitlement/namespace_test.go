@@ -120,8 +120,8 @@ func TestQuotaWait(t *testing.T) {
 	}{
 		{"counted", QuotaObservation{Exists: true, Synced: true, Counted: true}, time.Time{}, time.Time{}, false},
 		{"counted, recount key left: removed", QuotaObservation{Exists: true, Synced: true, Counted: true, RecountAt: t0}, time.Time{}, time.Time{}, false},
-		{"no quota yet", QuotaObservation{}, time.Time{}, now.Add(RecountInterval), true},
-		{"not synced yet: wait, no recount", QuotaObservation{Exists: true}, time.Time{}, now.Add(RecountInterval), true},
+		{"no quota yet: its events bring the partner back, a backstop", QuotaObservation{}, time.Time{}, now.Add(QuotaEventBackstop), true},
+		{"not synced yet: wait, no recount", QuotaObservation{Exists: true}, time.Time{}, now.Add(QuotaEventBackstop), true},
 		{"synced, not counted: recount now", QuotaObservation{Exists: true, Synced: true}, t0, t0.Add(RecountInterval), true},
 		{"recount asked 1s ago: keep it", QuotaObservation{Exists: true, Synced: true, RecountAt: t0.Add(-time.Second)},
 			t0.Add(-time.Second), t0.Add(-time.Second + RecountInterval), true},

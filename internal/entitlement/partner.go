@@ -32,6 +32,9 @@ type NamespaceObservation struct {
 	CreatedBy string
 	// Quota is the operator's ResourceQuota there.
 	Quota QuotaObservation
+	// Sales are its Subscriptions (for the requirements measurement; only
+	// a namespace that is the partner's counts).
+	Sales []Sale
 	// Children: a RoleBinding or ResourceQuota the operator wrote for this
 	// partner is in the namespace (found by the partner label, wherever
 	// the namespace's own labels point).
@@ -39,7 +42,7 @@ type NamespaceObservation struct {
 }
 
 func (o NamespaceObservation) usage(granted bool) NamespaceUsage {
-	return NamespaceUsage{Charged: o.Used, Present: o.Subscriptions, Granted: granted}
+	return NamespaceUsage{Charged: o.Used, Present: o.Subscriptions, Granted: granted, SpecHard: o.Quota.SpecHard, StatusHard: o.Quota.StatusHard}
 }
 
 // RoleObservation is what the operator saw of the tier's ClusterRole.
@@ -91,8 +94,11 @@ type NamespacePlan struct {
 	// Adopted: it is the partner's, but the operator did not create it.
 	Adopted bool
 	// View is what the operator writes on the namespace for the partner's
-	// own people to read (see v1.AnnotationPrefix).
+	// own people to read (see v1.AnnotationPrefix), and for the products
+	// admission policy.
 	View map[string]string
+	// Labels show the partner's type and specializations (ProfileLabels).
+	Labels map[string]string
 	// Recount, when not zero, is the value of the quota's recount request
 	// (see quotaWait).
 	Recount time.Time
@@ -138,6 +144,9 @@ type PartnerPlan struct {
 	// Strays are namespaces outside the partner's that hold its RoleBinding
 	// or quota: revoke them there.
 	Strays []string
+	// Performance is the measurement against the tier's requirements (nil
+	// while no contract supplies the partner).
+	Performance *v1.Performance
 	// Next is the next scheduled change (status.next), nil if none.
 	Next *v1.NextChange
 	// History is status.history with this plan's change, if any, in front.
@@ -209,6 +218,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	}
 	usage := make([]NamespaceUsage, len(p.Spec.Namespaces))
 	var waiting []problem // reasons to be Reconciling
+	var sales []Sale
 	for i, n := range p.Spec.Namespaces {
 		name := string(n)
 		obs := in.Namespaces[name]
@@ -266,6 +276,9 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 			usage[i] = obs.usage(false)
 		}
 		np.Used = usage[i].Used()
+		if ours {
+			sales = append(sales, obs.Sales...)
+		}
 		plan.Namespaces = append(plan.Namespaces, np)
 	}
 	// Namespaces the partner no longer lists keep their Subscriptions, and
@@ -281,19 +294,24 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		}
 		u := obs.usage(false)
 		usage = append(usage, u)
+		sales = append(sales, obs.Sales...)
 		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
 			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: u.Used(), UID: obs.UID,
 			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
 		})
 	}
 	plan.Strays = slices.Clone(in.Strays)
-	view := partnerView(plan)
+	view, labels := partnerView(p, plan), ProfileLabels(&p.Spec)
 	for i := range plan.Namespaces {
 		if plan.Namespaces[i].Manage {
-			plan.Namespaces[i].View = view
+			plan.Namespaces[i].View, plan.Namespaces[i].Labels = view, labels
 		}
 	}
-	hard := SpreadQuota(plan.Hard, usage)
+	spread := SpreadQuota
+	if entitled && plan.Supply.Entitlement.QuotaPolicy == v1.QuotaStrict {
+		spread = SpreadQuotaStrict
+	}
+	hard := spread(plan.Hard, usage)
 	for i := range plan.Namespaces {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]
 		plan.Used += plan.Namespaces[i].Used
@@ -310,6 +328,15 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	}
 
 	plan.Conditions = append(plan.Conditions, entitledCondition(p, plan), expiringCondition(p, plan))
+	var measured *Measurement
+	if plan.Supply.Entitled() {
+		m := Measure(&p.Spec, in.Contracts[plan.Supply.Contract], plan.Supply.Entitlement, sales, in.Now)
+		plan.Performance, measured = m.Performance, &m
+		plan.Conditions = append(plan.Conditions, m.Condition)
+		plan.RequeueAt = earliest(plan.RequeueAt, m.ChangesAt)
+	} else {
+		plan.Remove = append(plan.Remove, v1.ConditionRequirementsMet)
+	}
 	if len(problems) > 0 {
 		c := stalledCondition(problems)
 		plan.Stalled = &c
@@ -326,6 +353,11 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Remove = append(plan.Remove, v1.ConditionReconciling)
 	}
 	plan.Events = partnerEvents(p, plan, problems)
+	if measured != nil {
+		if e, ok := requirementsEvent(p.Status.Conditions, measured.Condition); ok {
+			plan.Events = append(plan.Events, e)
+		}
+	}
 	plan.Next = NextChange(&p.Spec, in.Contracts, plan.Supply, in.Now)
 	plan.History = History(p, plan, in.Now)
 	return plan

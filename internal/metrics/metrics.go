@@ -63,7 +63,7 @@ func init() {
 // Collectors are every metric the operator exports (for registration, and
 // for tests that check alerts and dashboards name real ones).
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast}
+	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements}
 }
 
 // ContractForecast is, per contract with an end, how many of the partners
@@ -182,4 +182,40 @@ func SetPartner(name string, phase v1.PartnerPhase, tier v1.Tier) {
 	}
 	partners.by[name] = now
 	Partners.WithLabelValues(now.phase, now.tier).Inc()
+}
+
+// PartnersRequirements counts the measured partners of each tier by
+// whether they meet its requirements (status.performance).
+var PartnersRequirements = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "entitlements_partners_requirements",
+	Help: "Partners supplied by a contract, by tier and whether they meet the tier's requirements on it (met \"true\" or \"false\").",
+}, []string{"tier", "met"})
+
+var measured = struct {
+	sync.Mutex
+	by map[string][2]string
+}{by: map[string][2]string{}}
+
+// SetRequirements records whether a partner of a tier meets its
+// requirements; an empty tier forgets the partner (not measured).
+func SetRequirements(name string, tier v1.Tier, met bool) {
+	measured.Lock()
+	defer measured.Unlock()
+	now := [2]string{string(tier), "false"}
+	if met {
+		now[1] = "true"
+	}
+	old, had := measured.by[name]
+	if had && old == now {
+		return
+	}
+	if had {
+		PartnersRequirements.WithLabelValues(old[0], old[1]).Dec()
+	}
+	if tier == "" {
+		delete(measured.by, name)
+		return
+	}
+	measured.by[name] = now
+	PartnersRequirements.WithLabelValues(now[0], now[1]).Inc()
 }

@@ -267,7 +267,7 @@ func (w *world) status(out io.Writer) error {
 			phase = "Entitled"
 		}
 		next := entitlement.NextChange(&p.Spec, w.contracts, s, w.now)
-		r := row{row: []string{p.Name, string(p.Spec.Tier), phase, orDash(s.Contract), "-", "-"}}
+		r := row{row: []string{p.Name, string(p.Spec.Tier), phase, orDash(s.Contract), "-", "-", requirements(p.Status.Performance)}}
 		if next != nil {
 			r.at = next.At.Time
 			r.row[4], r.row[5] = stamp(next.At.Time), string(next.Outcome)+" "+next.Contract
@@ -288,5 +288,34 @@ func (w *world) status(out io.Writer) error {
 	for _, r := range rows {
 		prow = append(prow, r.row)
 	}
-	return table(out, "PARTNER\tTIER\tPHASE\tCONTRACT\tNEXT AT\tNEXT", prow)
+	return table(out, "PARTNER\tTIER\tPHASE\tCONTRACT\tNEXT AT\tNEXT\tREQUIREMENTS", prow)
+}
+
+// requirements is the operator's measurement of a partner against its
+// tier (status.performance): "meets", "below: short …", and the higher tier
+// it qualifies for, if any.
+func requirements(perf *v1.Performance) string {
+	if perf == nil {
+		return "-"
+	}
+	s := "meets"
+	if !perf.MeetsRequirements {
+		var short []string
+		if sh := perf.Shortfall; sh != nil {
+			if sh.Subscriptions > 0 {
+				short = append(short, fmt.Sprintf("%d subscriptions", sh.Subscriptions))
+			}
+			if sh.Units > 0 {
+				short = append(short, fmt.Sprintf("%d units", sh.Units))
+			}
+			if sh.Specializations > 0 {
+				short = append(short, fmt.Sprintf("%d specializations", sh.Specializations))
+			}
+		}
+		s = "below: short " + strings.Join(short, ", ")
+	}
+	if perf.QualifiesFor != "" {
+		s += "; qualifies for " + string(perf.QualifiesFor)
+	}
+	return s
 }

@@ -31,6 +31,10 @@ type Options struct {
 	// CRDDirs are directories of CRD manifests to install; default the
 	// repository's config/crd/bases.
 	CRDDirs []string
+	// ManifestDirs are directories of other manifests an install brings
+	// (every *.yaml but kustomization.yaml is created); default the
+	// repository's config/admission (the ValidatingAdmissionPolicy).
+	ManifestDirs []string
 	// NoControllerManager skips kube-controller-manager.
 	NoControllerManager bool
 	// Dir keeps logs and kubeconfigs; default a temporary directory removed
@@ -138,6 +142,13 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		opts.CRDDirs = []string{filepath.Join(root, "config", "crd", "bases")}
 	}
+	if opts.ManifestDirs == nil {
+		root, err := RepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		opts.ManifestDirs = []string{filepath.Join(root, "config", "admission")}
+	}
 	dir := opts.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "testcluster-")
@@ -177,6 +188,10 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	cfg.QPS, cfg.Burst = 200, 400
 	c.Config = cfg
+	if err := installManifests(cfg, opts.ManifestDirs); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("testcluster: installing %v: %w", opts.ManifestDirs, err)
+	}
 
 	admin, err := c.env.ControlPlane.AddUser(envtest.User{Name: "testcluster-admin", Groups: []string{"system:masters"}}, cfg)
 	if err != nil {

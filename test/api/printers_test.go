@@ -96,7 +96,7 @@ spec: {product: Directory Server, customer: Stadtwerke Musterstadt}
 			name:   "table-partner",
 			prefix: []string{"Name", "Tier", "Contract", "Phase", "Subscriptions", "Expires", "Age"},
 			cells:  []string{"table-partner", "Advanced", "table-contract", "Entitled", "3/50", "2026-11-30T23:59:59Z"},
-			wide:   []string{"Type", "Region", "Ready", "Reason", "Next", "Next-At"},
+			wide:   []string{"Type", "Specializations", "Meets", "Qualifies", "Region", "Ready", "Reason", "Next", "Next-At"},
 		},
 		{
 			path:   "/apis/entitlements.partnerops.io/v1alpha1/distributorcontracts",

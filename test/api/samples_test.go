@@ -27,6 +27,7 @@ var documentedDefaults = []struct {
 	{"DistributorContract", "spec.noticePeriod", "720h"},
 	{"DistributorContract", "spec.gracePeriod", "0s"},
 	{"DistributorContract", "spec.entitlements[].maxNamespaces", 1},
+	{"DistributorContract", "spec.entitlements[].quotaPolicy", "Shared"},
 	{"Partner", "spec.type", "Reseller"},
 	{"Partner", "spec.deletionPolicy", "Retain"},
 	{"Subscription", "spec.units", 1},

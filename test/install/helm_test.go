@@ -78,7 +78,8 @@ func TestChartCRDsAreTemplated(t *testing.T) {
 // CRD); then uninstalls and expects the CRDs kept.
 func TestHelmUpgradeAppliesChangedCRDs(t *testing.T) {
 	needCluster(t)
-	fresh := testcluster.StartForTest(t, testcluster.Options{CRDDirs: []string{t.TempDir()}, NoControllerManager: true})
+	// The chart installs the CRDs and the admission policy itself.
+	fresh := testcluster.StartForTest(t, testcluster.Options{CRDDirs: []string{t.TempDir()}, ManifestDirs: []string{}, NoControllerManager: true})
 	flags := genericclioptions.NewConfigFlags(false)
 	kubeconfig, ns := fresh.KubeconfigPath, "helm-upgrade"
 	flags.KubeConfig, flags.Namespace = &kubeconfig, &ns

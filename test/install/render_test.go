@@ -24,6 +24,10 @@ import (
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
 
+// productsPolicy is the ValidatingAdmissionPolicy (and binding) that
+// enforces contract product rules; its name is fixed, not prefixed.
+const productsPolicy = "entitlements-subscription-products"
+
 var tierRoleNames = []string{
 	v1.DefaultClusterRolePrefix + "ready",
 	v1.DefaultClusterRolePrefix + "advanced",
@@ -58,6 +62,8 @@ func TestKustomizeDefaultObjects(t *testing.T) {
 		"Deployment " + installNamespace + "/" + prefix + "controller-manager",
 		"Service " + installNamespace + "/" + prefix + "controller-manager-metrics-service",
 		"PodDisruptionBudget " + installNamespace + "/" + prefix + "controller-manager",
+		"ValidatingAdmissionPolicy " + productsPolicy,
+		"ValidatingAdmissionPolicyBinding " + productsPolicy,
 	}
 	for _, k := range []string{"partner", "distributorcontract", "subscription"} {
 		want = append(want, "ClusterRole "+prefix+k+"-editor-role", "ClusterRole "+prefix+k+"-viewer-role")
@@ -120,9 +126,10 @@ func TestManagerRoleIsGenerated(t *testing.T) {
 // to their sources (sync them with the Makefile's chart target).
 func TestChartCopiesInSync(t *testing.T) {
 	pairs := map[string]string{
-		"config/rbac/role.yaml":            "dist/chart/files/manager-role.yaml",
-		"config/prometheus/alerts.yaml":    "dist/chart/files/prometheus-rule.yaml",
-		"config/prometheus/dashboard.json": "dist/chart/files/grafana-dashboard.json",
+		"config/rbac/role.yaml":                 "dist/chart/files/manager-role.yaml",
+		"config/prometheus/alerts.yaml":         "dist/chart/files/prometheus-rule.yaml",
+		"config/prometheus/dashboard.json":      "dist/chart/files/grafana-dashboard.json",
+		"config/admission/products-policy.yaml": "dist/chart/files/admission-policy.yaml",
 	}
 	addDir := func(src, dst, pattern string) {
 		matches, err := filepath.Glob(path(src, pattern))
