@@ -240,8 +240,17 @@ func Poll(timeout time.Duration, f func() error) error {
 // It is wait.PollUntilContextTimeout (every 50 ms, at once first) that
 // keeps the condition's last error for the message.
 func PollContext(ctx context.Context, timeout time.Duration, f func() error) error {
+	return pollEvery(ctx, 50*time.Millisecond, timeout, f)
+}
+
+// PollEvery is Poll at another interval.
+func PollEvery(interval, timeout time.Duration, f func() error) error {
+	return pollEvery(context.Background(), interval, timeout, f)
+}
+
+func pollEvery(ctx context.Context, interval, timeout time.Duration, f func() error) error {
 	var last error
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(context.Context) (bool, error) {
 		last = f()
 		return last == nil, nil
 	})

@@ -169,52 +169,117 @@ func BenchmarkFailoverAtScale(b *testing.B) {
 
 // BenchmarkQuotaOvershoot: a partner with a limit of 10 over two
 // namespaces; 20 Subscriptions are created at once in each. Reports how
-// many were admitted beyond the limit (the documented overshoot window).
+// many were admitted beyond the limit: the documented window of quotaPolicy
+// Shared, and none for Strict.
 func BenchmarkQuotaOvershoot(b *testing.B) {
 	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
 	must(b, err)
 	defer m.Stop()
 	const limit = 10
-	var total, rounds int
-	for range b.N {
-		c := testenv.Contract(uniq("qo-c"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierAdvanced, limit, 2))
-		name := uniq("qo-p")
-		nsA, nsB := name+"-a", name+"-b"
-		must(b, k8s.Create(context.Background(), c))
-		must(b, k8s.Create(context.Background(), testenv.Partner(name, v1.TierAdvanced, "DE", []string{c.Name}, nsA, nsB)))
-		for _, ns := range []string{nsA, nsB} {
-			must(b, testcluster.Poll(time.Minute, func() error {
-				q := &corev1.ResourceQuota{}
-				if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: v1.ResourceQuotaName}, q); err != nil {
-					return err
+	for _, policy := range []v1.QuotaPolicy{v1.QuotaShared, v1.QuotaStrict} {
+		b.Run("policy="+string(policy), func(b *testing.B) {
+			var total, worst, rounds int
+			ent := testenv.Tier(v1.TierAdvanced, limit, 2)
+			ent.QuotaPolicy = policy
+			c := testenv.Contract(uniq("qo-c"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, ent)
+			must(b, k8s.Create(context.Background(), c))
+			for range b.N {
+				name := uniq("qo-p")
+				nsA, nsB := name+"-a", name+"-b"
+				must(b, k8s.Create(context.Background(), testenv.Partner(name, v1.TierAdvanced, "DE", []string{c.Name}, nsA, nsB)))
+				share := int64(limit)
+				if policy == v1.QuotaStrict {
+					share = limit / 2
 				}
-				if h := q.Status.Hard[v1.SubscriptionQuotaResource]; h.Value() != limit {
-					return fmt.Errorf("status hard %s", h.String())
+				for _, ns := range []string{nsA, nsB} {
+					must(b, waitQuota(ns, share))
 				}
-				return nil
-			}))
-		}
-		var admitted atomic.Int64
-		var wg sync.WaitGroup
-		for _, ns := range []string{nsA, nsB} {
-			for i := range 20 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					s := &v1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s-%d", i)},
-						Spec: v1.SubscriptionSpec{Product: "p", Customer: "c"}}
-					if k8s.Create(context.Background(), s) == nil {
-						admitted.Add(1)
+				var admitted atomic.Int64
+				var wg sync.WaitGroup
+				for _, ns := range []string{nsA, nsB} {
+					for i := range 20 {
+						wg.Go(func() {
+							if k8s.Create(context.Background(), subscription(ns, fmt.Sprintf("s-%d", i))) == nil {
+								admitted.Add(1)
+							}
+						})
 					}
-				}()
+				}
+				wg.Wait()
+				over := max(int(admitted.Load())-limit, 0)
+				total += over
+				worst = max(worst, over)
+				rounds++
+			}
+			b.ReportMetric(float64(total)/float64(rounds), "overshoot/round")
+			b.ReportMetric(float64(worst), "max-overshoot")
+			b.ReportMetric(limit, "limit")
+		})
+	}
+}
+
+// BenchmarkStrictHeadroomMove: quotaPolicy Strict, a limit of 10 over two
+// namespaces (5 each). Subscriptions are created one after the other in
+// the first namespace only, each retried every 20 ms until admitted: once
+// its share is used, each create waits for the operator to lower the other
+// namespace's limit, for kube-controller-manager to put it in force, and
+// for the raise. Reports how long the creates that had to wait waited.
+func BenchmarkStrictHeadroomMove(b *testing.B) {
+	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
+	must(b, err)
+	defer m.Stop()
+	const limit = 10
+	ent := testenv.Tier(v1.TierAdvanced, limit, 2)
+	ent.QuotaPolicy = v1.QuotaStrict
+	c := testenv.Contract(uniq("hm-c"), "Magirus", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, ent)
+	must(b, k8s.Create(context.Background(), c))
+	var waits []float64
+	for range b.N {
+		name := uniq("hm-p")
+		nsA, nsB := name+"-a", name+"-b"
+		must(b, k8s.Create(context.Background(), testenv.Partner(name, v1.TierAdvanced, "DE", []string{c.Name}, nsA, nsB)))
+		must(b, waitQuota(nsA, limit/2))
+		must(b, waitQuota(nsB, limit/2))
+		for i := range limit {
+			start, refused := time.Now(), false
+			must(b, testcluster.PollEvery(20*time.Millisecond, time.Minute, func() error {
+				err := k8s.Create(context.Background(), subscription(nsA, fmt.Sprintf("s-%d", i)))
+				refused = refused || err != nil
+				return err
+			}))
+			if refused {
+				waits = append(waits, float64(time.Since(start).Milliseconds()))
 			}
 		}
-		wg.Wait()
-		total += int(admitted.Load()) - limit
-		rounds++
 	}
-	b.ReportMetric(float64(total)/float64(rounds), "overshoot/round")
-	b.ReportMetric(limit, "limit")
+	sort.Float64s(waits)
+	if len(waits) == 0 {
+		b.Fatal("no create had to wait: the share was never used up")
+	}
+	b.ReportMetric(waits[len(waits)/2], "p50-wait-ms")
+	b.ReportMetric(waits[len(waits)-1], "max-wait-ms")
+	b.ReportMetric(float64(len(waits))/float64(b.N), "waits/round")
+}
+
+func subscription(ns, name string) *v1.Subscription {
+	return &v1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1.SubscriptionSpec{Product: "p", Customer: "c"}}
+}
+
+// waitQuota waits until a namespace's quota has limit as both its spec and
+// its status (in force) limit.
+func waitQuota(ns string, limit int64) error {
+	return testcluster.Poll(time.Minute, func() error {
+		q := &corev1.ResourceQuota{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: v1.ResourceQuotaName}, q); err != nil {
+			return err
+		}
+		h, sh := q.Spec.Hard[v1.SubscriptionQuotaResource], q.Status.Hard[v1.SubscriptionQuotaResource]
+		if h.Value() != limit || sh.Value() != limit {
+			return fmt.Errorf("quota %s: spec hard %s, status hard %s, want %d", ns, h.String(), sh.String(), limit)
+		}
+		return nil
+	})
 }
 
 // BenchmarkQuotaUndercount measures the quota undercount race
