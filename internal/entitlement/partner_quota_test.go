@@ -1,6 +1,7 @@
 package entitlement
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -118,5 +119,42 @@ func TestPlanPartnerOverLimit(t *testing.T) {
 	p.Spec.Suspended = true
 	if plan := planFor(p, obs); plan.OverLimit() != 0 {
 		t.Errorf("suspended: want OverLimit 0, got %d", plan.OverLimit())
+	}
+}
+
+// TestPlanPartnerProgramme: the plan uses the Strict spread when the
+// entitlement says so, measures the partner from the Subscriptions of its
+// own namespaces only, shows products and profile labels, and drops the
+// measurement when nothing supplies it.
+func TestPlanPartnerProgramme(t *testing.T) {
+	strict := activeWithMaxNS(2, tierEnt(v1.TierAdvanced, func(e *v1.TierEntitlement) {
+		e.QuotaPolicy = v1.QuotaStrict
+		e.Requirements = &v1.TierRequirements{MinSubscriptions: 3}
+		e.Products = []v1.ProductRule{{Name: "Backup"}}
+	}))
+	p := newPartner("acme", []string{"active-a"}, namespaces("a", "b", "x"))
+	sale := Sale{Created: t0, Units: 1}
+	obs := observe(map[string]NamespaceObservation{
+		"a": {Exists: true, Owner: "acme", Sales: []Sale{sale}},
+		"b": {Exists: true, Owner: "acme"},
+		"x": {Exists: true, Owner: "globex", Sales: []Sale{sale, sale, sale}},
+	})
+	plan := planFor(p, obs, strict)
+	if a, b := plan.Namespaces[0].SubscriptionsHard, plan.Namespaces[1].SubscriptionsHard; a+b > 10 || a < 1 {
+		t.Errorf("Strict: hards %d + %d, want within the limit of 10", a, b)
+	}
+	if perf := plan.Performance; perf == nil || perf.Subscriptions != 1 || perf.MeetsRequirements {
+		t.Errorf("performance %+v: want 1 Subscription counted (globex's namespace is not acme's), below", perf)
+	}
+	wantCond(t, plan.Conditions, v1.ConditionRequirementsMet, metav1.ConditionFalse, v1.ReasonBelowRequirements, "short by 2 Subscriptions")
+	if v := plan.Namespaces[0].View[v1.AnnotationProducts]; v != "Backup" {
+		t.Errorf("products annotation %q, want Backup", v)
+	}
+	if l := plan.Namespaces[0].Labels[v1.LabelType]; l != string(v1.PartnerReseller) {
+		t.Errorf("type label %q", l)
+	}
+	revoked := planFor(newPartner("acme", []string{"expired"}, namespaces("a")), obs)
+	if revoked.Performance != nil || !slices.Contains(revoked.Remove, v1.ConditionRequirementsMet) {
+		t.Errorf("revoked: performance %+v, removed %v; want none and RequirementsMet removed", revoked.Performance, revoked.Remove)
 	}
 }
