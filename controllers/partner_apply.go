@@ -47,6 +47,9 @@ func isEscalationRefused(err error) bool {
 type applied struct {
 	created  map[string]types.UID
 	replaced []string
+	// viewsDeferred: namespaces' labels and view were left for the next
+	// pass (entitlement.PartnerPlan.DeferViews).
+	viewsDeferred bool
 }
 
 // apply makes the cluster match the plan, namespace by namespace, in the
@@ -54,6 +57,7 @@ type applied struct {
 // decide. It carries on past a failing namespace and returns every error.
 func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) (applied, error) {
 	out := applied{created: map[string]types.UID{}}
+	deferViews := plan.DeferViews(&p.Status)
 	var errs []error
 	fail := func(what, ns string, err error) {
 		errs = append(errs, fmt.Errorf("%s in namespace %s: %w", what, ns, err))
@@ -71,6 +75,10 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 		for _, step := range entitlement.Steps(np) {
 			switch step {
 			case entitlement.StepNamespace:
+				if deferViews && !np.Create {
+					out.viewsDeferred = true
+					continue
+				}
 				uid, err := r.applyNamespace(ctx, p, np)
 				if err != nil {
 					nsFailed = true

@@ -130,6 +130,11 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		res.Priority = ptr.To(PriorityDue)
 		logger.V(1).Info("next planned change", "at", plan.RequeueAt, "after", res.RequeueAfter)
 	}
+	if done.viewsDeferred {
+		// The namespaces' labels and view next, after the transitions due
+		// now (see entitlement.PartnerPlan.DeferViews).
+		res.RequeueAfter, res.Priority = time.Millisecond, ptr.To(PriorityDeferred)
+	}
 	if plan.Stalled != nil {
 		recheck := cmp.Or(r.StalledRecheck, DefaultStalledRecheck)
 		if res.RequeueAfter == 0 || recheck < res.RequeueAfter {

@@ -46,6 +46,11 @@ const (
 // echoes of those already done (their children's and namespaces' events).
 const PriorityDue = 10
 
+// PriorityDeferred is the priority of the pass that writes the namespace
+// labels and view a transition left for later: after the transitions and
+// the ordinary events, before the initial list's (-100).
+const PriorityDeferred = -50
+
 // DefaultStalledRecheck is how often a Stalled partner is decided again.
 // Some fixes send the operator no event: deleting or labelling a namespace
 // it does not cache, granting it bind on a role.

@@ -1,5 +1,7 @@
 package entitlement
 
+import v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+
 // Step is one write in a namespace.
 type Step int
 
@@ -79,4 +81,18 @@ func BindAfter(np NamespacePlan, namespaceFailed bool, quota QuotaOutcome) BindM
 // not in a namespace that could not be created.
 func QuotaAfter(np NamespacePlan, namespaceFailed bool) bool {
 	return !(namespaceFailed && np.Create)
+}
+
+// DeferViews reports whether this pass is a transition (the partner's
+// phase or supplying contract changes) of a partner already decided
+// before: its existing namespaces' labels and view annotations are then
+// written in the next pass, at a lower priority, so that at an instant
+// when many partners change the writes that grant or take away access
+// (RoleBinding, quota) and the status of every partner come first. A
+// namespace to be created is never deferred.
+func (p PartnerPlan) DeferViews(old *v1.PartnerStatus) bool {
+	if old.Phase == "" {
+		return false
+	}
+	return p.Phase != old.Phase || (p.Phase == v1.PartnerEntitled && p.Supply.Contract != old.Contract)
 }
