@@ -72,7 +72,7 @@ func (r *storyRun) check(ctx context.Context) *Result {
 	revoked, kept := r.checkRevoked(ctx)
 	add("revocation", revoked, fmt.Sprintf("%s is Revoked: no RoleBinding, subscription quota hard 0, namespace %s and its %d Subscriptions kept",
 		PartnerRevoked, r.s.partner(PartnerRevoked).Spec.Namespaces[0], kept))
-	add("requirements measured", r.checkRequirements(ctx), fmt.Sprintf("%s is below %s's Advanced requirements (condition %s False, a %s event), still Advanced",
+	add("requirements measured", r.checkRequirements(ctx), fmt.Sprintf("%s is below %s's Advanced requirements and qualifies for Ready (condition %s False, a %s event), still Advanced",
 		PartnerFailover, ContractMagirus, v1.ConditionRequirementsMet, v1.ReasonBelowRequirements))
 	add("on time", r.checkOnTime(), r.onTimeDetail())
 	add("revoked partner cannot sell", r.checkRevokedUser(), fmt.Sprintf("the API server refuses %s's user: RBAC, no RoleBinding left",
@@ -314,8 +314,8 @@ func (r *storyRun) checkRequirements(ctx context.Context) []string {
 	}
 	var problems []string
 	perf := p.Status.Performance
-	if perf == nil || perf.MeetsRequirements || perf.Shortfall == nil {
-		problems = append(problems, fmt.Sprintf("status.performance %+v, want below requirements with a shortfall", perf))
+	if perf == nil || perf.MeetsRequirements || perf.Shortfall == nil || perf.QualifiesFor != v1.TierReady {
+		problems = append(problems, fmt.Sprintf("status.performance %+v, want below requirements with a shortfall, qualifying for Ready", perf))
 	}
 	if c := meta.FindStatusCondition(p.Status.Conditions, v1.ConditionRequirementsMet); c == nil || c.Status != metav1.ConditionFalse {
 		problems = append(problems, fmt.Sprintf("condition %s %+v, want False", v1.ConditionRequirementsMet, c))

@@ -163,8 +163,10 @@ func newStory(now time.Time, t Timings) *story {
 	// Subscriptions, is below (the vendor decides; its tier stays).
 	magirusAdvanced := testenv.Tier(v1.TierAdvanced, 10, 2)
 	magirusAdvanced.Requirements = &v1.TierRequirements{MinSubscriptions: 5, MinUnits: 10, Specializations: 1}
+	magirusPremier := testenv.Tier(v1.TierPremier, 25, 3)
+	magirusPremier.Requirements = &v1.TierRequirements{MinSubscriptions: 20, MinUnits: 100, Specializations: 2}
 	magirus := testenv.Contract(ContractMagirus, "Magirus", "DE", longAgo, time.Time{}, 720*time.Hour, 0,
-		testenv.Tier(v1.TierReady, 5, 1), magirusAdvanced, testenv.Tier(v1.TierPremier, 25, 3))
+		testenv.Tier(v1.TierReady, 5, 1), magirusAdvanced, magirusPremier)
 	lxpn := testenv.Contract(ContractLXPN, "LXPN", "DE", longAgo, time.Time{}, 720*time.Hour, 0,
 		testenv.Tier(v1.TierReady, 5, 1), testenv.Tier(v1.TierAdvanced, 10, 2), testenv.Tier(v1.TierPremier, 25, 3))
 	s.contracts = []*v1.DistributorContract{bytec, magirus, lxpn}
