@@ -196,3 +196,16 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// BuildManagerInto builds the repository's manager binary into dir (for a
+// test package's TestMain, within 5 minutes) and returns its path.
+func BuildManagerInto(dir string) (string, error) {
+	root, err := testcluster.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "manager")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return bin, BuildManager(ctx, root, bin)
+}

@@ -46,14 +46,8 @@ func TestMain(m *testing.M) {
 		if k8s, err = testenv.AdminClient(c.Config); err != nil {
 			return err
 		}
-		root, err := testcluster.RepoRoot()
-		if err != nil {
-			return err
-		}
-		bin = filepath.Join(dir, "manager")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		return demo.BuildManager(ctx, root, bin)
+		bin, err = demo.BuildManagerInto(dir)
+		return err
 	})
 	_ = os.RemoveAll(dir)
 	os.Exit(code)

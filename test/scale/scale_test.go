@@ -13,11 +13,9 @@
 package scale
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,14 +64,8 @@ func TestMain(m *testing.M) {
 		if watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 			return err
 		}
-		root, err := testcluster.RepoRoot()
-		if err != nil {
-			return err
-		}
-		bin = filepath.Join(dir, "manager")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		return demo.BuildManager(ctx, root, bin)
+		bin, err = demo.BuildManagerInto(dir)
+		return err
 	})
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
