@@ -141,6 +141,11 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 		if got.Status.Subscriptions.Summary != "1/5" {
 			return fmt.Errorf("subscriptions %s, want 1/5", got.Status.Subscriptions.Summary)
 		}
+		// The measurement counts from the Subscription cache, which can see
+		// the new one after the quota's count did.
+		if perf := got.Status.Performance; perf == nil || perf.Subscriptions != 1 {
+			return fmt.Errorf("performance %+v, want 1 Subscription counted", perf)
+		}
 		return nil
 	})
 	m.Stop()
