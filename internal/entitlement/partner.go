@@ -24,7 +24,7 @@ type NamespaceObservation struct {
 	// Used is how many Subscriptions its quota counts (0 without a quota).
 	Used int64
 	// Subscriptions is how many Subscription objects exist in it (from the
-	// operator's metadata-only Subscription cache; the quota's count can lag
+	// operator's Subscription cache; the quota's count can lag
 	// behind, see NamespaceUsage).
 	Subscriptions int64
 	// UID of the namespace, and the value of its created-by annotation.
