@@ -30,11 +30,11 @@ func main() {
 
 func run() error {
 	var (
-		metricsAddr, probeAddr, leaderNS string
-		leaderElect, metricsSecure       bool
-		qps                              float64
-		burst, concurrency               int
-		syncPeriod, stalledRecheck       time.Duration
+		metricsAddr, probeAddr, leaderNS, pprofAddr string
+		leaderElect, metricsSecure                  bool
+		qps                                         float64
+		burst, concurrency                          int
+		syncPeriod, stalledRecheck                  time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview, e.g. the metrics-reader ClusterRole); false serves plain HTTP to anyone, for local use.")
@@ -45,6 +45,7 @@ func run() error {
 	flag.IntVar(&burst, "kube-api-burst", controllers.DefaultBurst, "Burst of queries to the API server.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Reconciles run in parallel per controller.")
 	flag.DurationVar(&stalledRecheck, "stalled-recheck-interval", controllers.DefaultStalledRecheck, "How often a Stalled partner is decided again; some fixes (deleting or labelling a namespace the operator does not manage) send it no event.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint (/debug/pprof) binds to, for profiling; empty (the default) disables it. It is unauthenticated: bind it to loopback.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Backstop resync of every object; contract deadlines are scheduled exactly, not found by resync.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -65,6 +66,7 @@ func run() error {
 		Cache:                         cacheOpts,
 		Metrics:                       metricsOptions(metricsAddr, metricsSecure),
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "entitlement-operator.partnerops.io",
 		LeaderElectionNamespace:       leaderNS,

@@ -2,6 +2,7 @@ package scale
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -131,7 +132,9 @@ func (s *scaleRun) grant(r *report) {
 	s.first, s.second = first.Name, second.Name
 	s.must(k8s.Create(s.ctx, first))
 	s.must(k8s.Create(s.ctx, second))
-	writes := s.m.writes(s.b)
+	writes, server, lat := s.m.writes(s.b), serverWrites(s.b), s.m.means(s.b)
+	profiled := s.profile("grant", 30*time.Second)
+	cpu, cpuFrom := cpuTimes(), time.Now()
 	s.partners = make([]string, s.n)
 	for i := range s.n {
 		s.partners[i] = fmt.Sprintf("sp-%d", i)
@@ -164,6 +167,10 @@ func (s *scaleRun) grant(r *report) {
 	r.add("grant: until every Partner is Entitled (s)", lastEntitled.Sub(start).Seconds(), base.Seconds())
 	r.add("grant: until every Partner is Ready, its quota counted (s)", took.Seconds(), baseUsable.Seconds())
 	r.add("grant: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 3)
+	r.Notes = append(r.Notes, "grant, writes per partner at the API server (every client): "+breakdown(server, serverWrites(s.b), s.n),
+		"grant, the manager's mean latencies (count): "+s.m.means(s.b).since(lat),
+		"grant, CPU until every partner was Ready: "+cpuSince(cpu, cpuFrom))
+	profiled()
 	r.GrantMsPerPartner = float64(took.Milliseconds()) / float64(s.n)
 	s.grantTook = took
 
@@ -195,8 +202,16 @@ func conditionTrue(p *v1.Partner, t string) bool {
 // second, half are revoked. Lags are from the instant to each partner's
 // status showing it (written after its children).
 func (s *scaleRun) massExpiry(r *report) {
+	cpu, cpuFrom := cpuTimes(), time.Now()
 	base := s.baselineExpiry("sg")
-	writes := s.m.writes(s.b)
+	r.Notes = append(r.Notes, "mass expiry, CPU of the bare client's run: "+cpuSince(cpu, cpuFrom))
+	writes, server, lat := s.m.writes(s.b), serverWrites(s.b), s.m.means(s.b)
+	select {
+	case <-time.After(time.Until(s.firstEnds) - time.Second):
+	case <-s.ctx.Done():
+	}
+	profiled := s.profile("expiry", 20*time.Second)
+	cpu, cpuFrom = cpuTimes(), time.Now()
 	at := waitPartners(s.b, 30*time.Minute, s.partners, func(p *v1.Partner) bool {
 		var i int
 		_, _ = fmt.Sscanf(p.Name, "sp-%d", &i)
@@ -213,6 +228,13 @@ func (s *scaleRun) massExpiry(r *report) {
 	r.add("mass expiry: p50 lag (s)", quantile(l, 0.5)/1000, base.Seconds()/2)
 	r.add("mass expiry: p99 lag (s)", quantile(l, 0.99)/1000, base.Seconds())
 	r.add("mass expiry: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 1)
+	r.Notes = append(r.Notes, "mass expiry, writes per partner at the API server until the last was done: "+breakdown(server, serverWrites(s.b), s.n),
+		"mass expiry, the manager's mean latencies (count): "+s.m.means(s.b).since(lat),
+		"mass expiry, CPU from a second before the instant to the last partner done: "+cpuSince(cpu, cpuFrom))
+	for _, name := range []string{s.partners[0], s.partners[1]} {
+		r.Notes = append(r.Notes, s.objectSize(name))
+	}
+	profiled()
 }
 
 // steadyState: once the manager is quiet after the expiry (no write for
@@ -287,4 +309,20 @@ func (s *scaleRun) memory(r *report, namespaces, configMaps int) {
 	}))
 	with := peak("memory-with")
 	r.add(fmt.Sprintf("peak RSS with %d unrelated namespaces and %d ConfigMaps (MiB)", namespaces, configMaps), with, without)
+}
+
+// objectSize describes a Partner's size in JSON, whole and its parts: each
+// status write costs the API server in proportion (decode, patch,
+// validate, encode, send to each watcher).
+func (s *scaleRun) objectSize(name string) string {
+	p := &v1.Partner{}
+	s.must(k8s.Get(s.ctx, types.NamespacedName{Name: name}, p))
+	size := func(v any) int {
+		data, err := json.Marshal(v)
+		s.must(err)
+		return len(data)
+	}
+	return fmt.Sprintf("Partner %s (%s): %d bytes of JSON; managedFields %d, spec %d, status %d (conditions %d, history %d, namespaces %d)",
+		name, p.Status.Phase, size(p), size(p.ManagedFields), size(p.Spec), size(p.Status),
+		size(p.Status.Conditions), size(p.Status.History), size(p.Status.Namespaces))
 }

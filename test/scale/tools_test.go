@@ -58,6 +58,8 @@ func parallel(n, w int, f func(i int) error) error {
 type manager struct {
 	*demo.Process
 	metrics string
+	// pprof is the manager's profiling endpoint (SCALE_PROFILE only).
+	pprof string
 }
 
 func startManager(b *testing.B, name string) *manager {
@@ -68,18 +70,34 @@ func startManager(b *testing.B, name string) *manager {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
+	args := []string{"--metrics-bind-address=" + addr, "--metrics-secure=false"}
+	var pprofAddr string
+	if os.Getenv("SCALE_PROFILE") != "" {
+		pprofAddr = freeAddr(b)
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p, err := demo.StartManager(ctx, demo.ManagerOptions{
 		Binary: bin, Kubeconfig: cluster.KubeconfigPath,
 		LogPath:   filepath.Join(b.TempDir(), name+".log"),
-		ExtraArgs: []string{"--metrics-bind-address=" + addr, "--metrics-secure=false"},
+		ExtraArgs: args,
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(p.Stop)
-	return &manager{Process: p, metrics: "http://" + addr + "/metrics"}
+	return &manager{Process: p, metrics: "http://" + addr + "/metrics", pprof: pprofAddr}
+}
+
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // scrape reads the manager's metrics: the sum of each family's samples
@@ -246,4 +264,50 @@ func firstMissing(names []string, at map[string]time.Time) string {
 		}
 	}
 	return "none"
+}
+
+// means are the manager's histogram sums and counts, to report mean
+// latencies over a job: reconcile, API request, client-side rate-limiter
+// wait and workqueue wait.
+type means map[string][2]float64
+
+var meanFamilies = []struct{ name, family, match string }{
+	{"partner reconcile", "controller_runtime_reconcile_time_seconds", `controller="partner"`},
+	{"contract reconcile", "controller_runtime_reconcile_time_seconds", `controller="distributorcontract"`},
+	{"partner queue wait", "workqueue_queue_duration_seconds", `name="partner"`},
+	{"API request", "rest_client_request_duration_seconds", ""},
+	{"rate-limiter wait", "rest_client_rate_limiter_duration_seconds", ""},
+}
+
+func (m *manager) means(b *testing.B) means {
+	b.Helper()
+	out := means{}
+	for _, f := range meanFamilies {
+		var match []string
+		if f.match != "" {
+			match = []string{f.match}
+		}
+		sum, err := m.scrape(f.family+"_sum", match...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		count, err := m.scrape(f.family+"_count", match...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[f.name] = [2]float64{sum, count}
+	}
+	return out
+}
+
+// since describes the mean of each between two readings, in ms.
+func (after means) since(before means) string {
+	var parts []string
+	for _, f := range meanFamilies {
+		a, b := after[f.name], before[f.name]
+		if n := a[1] - b[1]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f ms (%.0f)", f.name, 1000*(a[0]-b[0])/n, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
