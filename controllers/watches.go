@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"reflect"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -180,13 +181,22 @@ func (r *ContractReconciler) contractRequests(ctx context.Context, keep func(*v1
 	return reqs
 }
 
+// ContractStatusCoalesce is how long a partner's change waits before its
+// contracts' status (partners supplied, forecast) is computed again: the
+// changes of a window are counted in one reconcile and one status write.
+// At a mass expiry a thousand partners change within seconds; without it
+// each contract re-counted them about every fifth partner, a status write
+// and a list of every partner each time, competing with the transitions.
+const ContractStatusCoalesce = time.Second
+
 // supplierChanges enqueues the contracts a partner was and is supplied by,
-// when that changes.
+// when that changes, after ContractStatusCoalesce (an item already waiting
+// keeps its earlier time, so changes coalesce).
 func supplierChanges() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], names ...string) {
 		for _, n := range names {
 			if n != "" {
-				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: n}})
+				q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: n}}, ContractStatusCoalesce)
 			}
 		}
 	}
