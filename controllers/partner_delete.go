@@ -30,6 +30,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 	if !controllerutil.ContainsFinalizer(p, v1.Finalizer) {
 		return nil
 	}
+	r.held.emit(r.Recorder, p.Name, nil)
 	// Say so first: a deletion that cannot finish (an API error, a
 	// namespace that will not go) must not leave the Partner reading Ready.
 	if err := r.markDeleting(ctx, p); err != nil {

@@ -39,6 +39,7 @@ type PartnerReconciler struct {
 	StalledRecheck time.Duration
 
 	refusals refusals
+	held     heldEvents
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -58,6 +59,7 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	p := &v1.Partner{}
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.held.drop(req.Name)
 			metrics.SetPartner(req.Name, "", "")
 			metrics.SetOverLimit(req.Name, 0)
 			metrics.SetRequirements(req.Name, "", false)
@@ -111,6 +113,8 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 
+	// A transition's events wait for the next pass, like its views.
+	holdEvents := plan.DeferViews(&p.Status)
 	next := p.DeepCopy()
 	r.setStatus(next, &plan, done, applyErr, in.Now)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
@@ -118,7 +122,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 			return r.statusPatchFailed(ctx, p, applyErr, err)
 		}
 	}
-	r.observe(p, next, &plan, done, in.Now)
+	r.observe(p, next, &plan, done, in.Now, holdEvents)
 	if applyErr != nil {
 		return ctrl.Result{}, fmt.Errorf("applying entitlements of Partner %s: %w", p.Name, applyErr)
 	}
@@ -130,9 +134,9 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		res.Priority = ptr.To(PriorityDue)
 		logger.V(1).Info("next planned change", "at", plan.RequeueAt, "after", res.RequeueAfter)
 	}
-	if done.viewsDeferred {
-		// The namespaces' labels and view next, after the transitions due
-		// now (see entitlement.PartnerPlan.DeferViews).
+	if done.viewsDeferred || r.held.has(p.Name) {
+		// The namespaces' labels and view and the events next, after the
+		// transitions due now (see entitlement.PartnerPlan.DeferViews).
 		res.RequeueAfter, res.Priority = time.Millisecond, ptr.To(PriorityDeferred)
 	}
 	if plan.Stalled != nil {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -71,16 +72,18 @@ func (r *PartnerReconciler) setStatus(p *v1.Partner, plan *entitlement.PartnerPl
 	}
 }
 
-// observe emits the plan's events and records metrics.
-func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.PartnerPlan, done applied, now time.Time) {
+// observe emits the plan's events (or, at a transition, holds them for
+// the next pass: heldEvents) and records metrics.
+func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.PartnerPlan, done applied, now time.Time, hold bool) {
+	var evs []heldEvent
 	for _, ns := range done.replaced {
-		r.Recorder.Eventf(cur, nil, corev1.EventTypeWarning, v1.EventForeignBindingReplaced, "Replace",
-			"RoleBinding %s/%s was not written by the operator; replaced by the partner's own", ns, v1.RoleBindingName)
+		evs = append(evs, heldEvent{obj: cur, typ: corev1.EventTypeWarning, reason: v1.EventForeignBindingReplaced, action: "Replace",
+			note: fmt.Sprintf("RoleBinding %s/%s was not written by the operator; replaced by the partner's own", ns, v1.RoleBindingName)})
 	}
 	for _, e := range plan.Events {
 		// events.k8s.io refuses a note over 1 KiB (an RBAC escalation
 		// refusal lists every missing rule).
-		r.Recorder.Eventf(cur, nil, e.Type, e.Reason, e.Reason, "%s", entitlement.Truncate(e.Message, maxEventNote))
+		evs = append(evs, heldEvent{obj: cur, typ: e.Type, reason: e.Reason, action: e.Reason, note: entitlement.Truncate(e.Message, maxEventNote)})
 		switch e.Reason {
 		case v1.EventFailedOver:
 			metrics.Failovers.Inc()
@@ -89,6 +92,11 @@ func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.Part
 			metrics.Revocations.WithLabelValues(strconv.FormatBool(entitlement.ScheduledRevocation(&old.Status, now))).Inc()
 			r.observeLag(old, now)
 		}
+	}
+	if hold {
+		r.held.hold(cur.Name, evs)
+	} else {
+		r.held.emit(r.Recorder, cur.Name, evs)
 	}
 	metrics.SetPartner(cur.Name, cur.Status.Phase, cur.Spec.Tier)
 	if perf := cur.Status.Performance; perf != nil {
