@@ -16,6 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/controllers"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
@@ -145,6 +146,19 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 		// the new one after the quota's count did.
 		if perf := got.Status.Performance; perf == nil || perf.Subscriptions != 1 {
 			return fmt.Errorf("performance %+v, want 1 Subscription counted", perf)
+		}
+		return nil
+	})
+	// And once the contracts' status has counted it: partner changes reach
+	// it after controllers.ContractStatusCoalesce. Quiet means no write for
+	// twice that.
+	lastWrites, lastAt := m.Writes.Load(), time.Now()
+	eventually(t, 20*time.Second, "the first manager quiet", func() error {
+		if w := m.Writes.Load(); w != lastWrites {
+			lastWrites, lastAt = w, time.Now()
+		}
+		if quiet := time.Since(lastAt); quiet < 2*controllers.ContractStatusCoalesce {
+			return fmt.Errorf("a write %s ago", quiet.Round(time.Millisecond))
 		}
 		return nil
 	})

@@ -38,8 +38,9 @@ type PartnerReconciler struct {
 	// fix may send no event); default DefaultStalledRecheck.
 	StalledRecheck time.Duration
 
-	refusals refusals
-	held     heldEvents
+	refusals    refusals
+	held        heldEvents
+	accessFirst accessFirst
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -60,6 +61,7 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.held.drop(req.Name)
+			r.accessFirst.forget(req.Name)
 			metrics.SetPartner(req.Name, "", "")
 			metrics.SetOverLimit(req.Name, 0)
 			metrics.SetRequirements(req.Name, "", false)
@@ -102,7 +104,8 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		p = recorded
 	}
 
-	done, applyErr := r.apply(ctx, p, &plan)
+	applyCtx, accessWrites := withAccessWrites(ctx)
+	done, applyErr := r.apply(applyCtx, p, &plan)
 	var forbidden *bindForbiddenError
 	if errors.As(applyErr, &forbidden) {
 		// The API server refused the binding (the operator may not bind this
@@ -115,6 +118,11 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 
 	// A transition's events wait for the next pass, like its views.
 	holdEvents := plan.DeferViews(&p.Status)
+	if holdEvents && applyErr == nil && *accessWrites > 0 && r.accessFirst.deferStatus(p) {
+		logger.V(1).Info("access written; the transition's status follows", "phase", plan.Phase)
+		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
+	}
+	r.accessFirst.forget(p.Name)
 	next := p.DeepCopy()
 	r.setStatus(next, &plan, done, applyErr, in.Now)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {

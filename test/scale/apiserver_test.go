@@ -23,7 +23,10 @@ import (
 // serverWrites is the API server's count of mutating requests by verb and
 // resource (apiserver_request_total), from every client: the breakdown
 // shows where a job's writes go.
-func serverWrites(b *testing.B) map[string]float64 {
+func serverWrites(b *testing.B) map[string]float64 { return serverRequests(b, false) }
+
+// serverRequests counts requests by verb and resource; all includes reads.
+func serverRequests(b *testing.B, all bool) map[string]float64 {
 	b.Helper()
 	cs, err := kubernetes.NewForConfig(cluster.Config)
 	if err != nil {
@@ -42,10 +45,12 @@ func serverWrites(b *testing.B) map[string]float64 {
 			continue
 		}
 		labels := promLabels(line)
-		switch labels["verb"] {
-		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
-		default:
-			continue
+		if !all {
+			switch labels["verb"] {
+			case "POST", "PUT", "PATCH", "APPLY", "DELETE":
+			default:
+				continue
+			}
 		}
 		key := labels["verb"] + " " + labels["resource"]
 		if s := labels["subresource"]; s != "" {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -205,11 +206,16 @@ func (s *scaleRun) massExpiry(r *report) {
 	cpu, cpuFrom := cpuTimes(), time.Now()
 	base := s.baselineExpiry("sg")
 	r.Notes = append(r.Notes, "mass expiry, CPU of the bare client's run: "+cpuSince(cpu, cpuFrom))
-	writes, server, lat := s.m.writes(s.b), serverWrites(s.b), s.m.means(s.b)
+	writes, server, lat := s.m.writes(s.b), serverRequests(s.b, true), s.m.means(s.b)
 	select {
 	case <-time.After(time.Until(s.firstEnds) - time.Second):
 	case <-s.ctx.Done():
 	}
+	var revoked []string
+	for i := 1; i < s.n; i += 2 {
+		revoked = append(revoked, s.partners[i])
+	}
+	access := s.accessGone(revoked)
 	profiled := s.profile("expiry", 20*time.Second)
 	cpu, cpuFrom = cpuTimes(), time.Now()
 	at := waitPartners(s.b, 30*time.Minute, s.partners, func(p *v1.Partner) bool {
@@ -228,7 +234,10 @@ func (s *scaleRun) massExpiry(r *report) {
 	r.add("mass expiry: p50 lag (s)", quantile(l, 0.5)/1000, base.Seconds()/2)
 	r.add("mass expiry: p99 lag (s)", quantile(l, 0.99)/1000, base.Seconds())
 	r.add("mass expiry: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 1)
-	r.Notes = append(r.Notes, "mass expiry, writes per partner at the API server until the last was done: "+breakdown(server, serverWrites(s.b), s.n),
+	gone := lags(access(), func(string) time.Time { return s.firstEnds })
+	r.add("mass expiry: revoked partners' access gone, p50 (s)", quantile(gone, 0.5)/1000, 0)
+	r.add("mass expiry: revoked partners' access gone, last (s)", gone[len(gone)-1]/1000, 0)
+	r.Notes = append(r.Notes, "mass expiry, requests per partner at the API server until the last was done: "+breakdown(server, serverRequests(s.b, true), s.n),
 		"mass expiry, the manager's mean latencies (count): "+s.m.means(s.b).since(lat),
 		"mass expiry, CPU from a second before the instant to the last partner done: "+cpuSince(cpu, cpuFrom))
 	for _, name := range []string{s.partners[0], s.partners[1]} {
@@ -325,4 +334,42 @@ func (s *scaleRun) objectSize(name string) string {
 	return fmt.Sprintf("Partner %s (%s): %d bytes of JSON; managedFields %d, spec %d, status %d (conditions %d, history %d, namespaces %d)",
 		name, p.Status.Phase, size(p), size(p.ManagedFields), size(p.Spec), size(p.Status),
 		size(p.Status.Conditions), size(p.Status.History), size(p.Status.Namespaces))
+}
+
+// accessGone watches the RoleBindings of the named namespaces from now and
+// returns a function that waits until each is deleted and returns when
+// each was: how long a revoked partner's people kept access.
+func (s *scaleRun) accessGone(namespaces []string) func() map[string]time.Time {
+	want := map[string]bool{}
+	for _, ns := range namespaces {
+		want[ns] = true
+	}
+	list := &rbacv1.RoleBindingList{}
+	s.must(k8s.List(s.ctx, list, client.MatchingLabels{v1.LabelManagedBy: v1.ManagedByValue}))
+	w, err := watcher.Watch(s.ctx, &rbacv1.RoleBindingList{}, client.MatchingLabels{v1.LabelManagedBy: v1.ManagedByValue},
+		&client.ListOptions{Raw: rawFrom(list.ResourceVersion)})
+	s.must(err)
+	at := map[string]time.Time{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			rb, ok := ev.Object.(*rbacv1.RoleBinding)
+			if ok && ev.Type == watch.Deleted && want[rb.Namespace] && rb.Name == v1.RoleBindingName {
+				at[rb.Namespace] = time.Now()
+				if len(at) == len(want) {
+					return
+				}
+			}
+		}
+	}()
+	return func() map[string]time.Time {
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			s.b.Fatalf("%d of %d RoleBindings deleted a minute after every partner was done", len(at), len(want))
+		}
+		w.Stop()
+		return at
+	}
 }

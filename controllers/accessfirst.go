@@ -1,0 +1,68 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
+
+// PriorityStatus is the priority of the pass that writes a transition's
+// status after its access writes (see accessFirst): after the transitions
+// still due, before the ordinary events.
+const PriorityStatus = 5
+
+type accessWritesKey struct{}
+
+// withAccessWrites counts, in the returned context, the writes to
+// RoleBindings and quotas a reconcile makes.
+func withAccessWrites(ctx context.Context) (context.Context, *int) {
+	n := new(int)
+	return context.WithValue(ctx, accessWritesKey{}, n), n
+}
+
+// accessWritten counts one write to a RoleBinding or quota (attempted).
+func accessWritten(ctx context.Context) {
+	if n, ok := ctx.Value(accessWritesKey{}).(*int); ok {
+		*n++
+	}
+}
+
+// accessFirst splits a transition that changes access into two passes: the
+// RoleBinding and quota writes at the transition's priority, the status
+// (one write of a whole Partner, the costliest write there is) in a pass at
+// PriorityStatus. When a thousand partners change at one instant, every
+// revoked partner's access is gone before the statuses are written, instead
+// of each waiting behind the statuses of those before it. The status says
+// Entitled for those seconds while the access is already gone: it never
+// claims less access than there is.
+//
+// It remembers, by the Partner's resourceVersion, that the first pass was
+// made, so the second writes status even if its cache does not show the
+// first pass's writes yet (one pass, then status, never a loop).
+type accessFirst struct {
+	mu   sync.Mutex
+	done map[string]string
+}
+
+// defer reports whether this pass should leave the status for the next
+// one, and marks that it did.
+func (a *accessFirst) deferStatus(p *v1.Partner) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done[p.Name] == p.ResourceVersion {
+		return false
+	}
+	if a.done == nil {
+		a.done = map[string]string{}
+	}
+	a.done[p.Name] = p.ResourceVersion
+	return true
+}
+
+// forget clears the mark once status is written (or the partner gone).
+func (a *accessFirst) forget(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.done, name)
+}
