@@ -11,7 +11,7 @@ import (
 // heldEvent is one event a transition held back, with the object as the
 // transition left it.
 type heldEvent struct {
-	obj                        *v1.Partner
+	obj                       *v1.Partner
 	typ, reason, action, note string
 }
 

@@ -137,7 +137,7 @@ func (s *scaleRun) profile(name string, window time.Duration) func() {
 		if err == nil {
 			var data []byte
 			data, err = cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", secs).
-				Timeout(window+time.Minute).DoRaw(context.Background())
+				Timeout(window + time.Minute).DoRaw(context.Background())
 			if err == nil {
 				err = os.WriteFile(filepath.Join(dir, name+"-apiserver.pprof"), data, 0o644)
 			}
