@@ -133,7 +133,7 @@ func (s *scaleRun) grant(r *report) {
 	s.first, s.second = first.Name, second.Name
 	s.must(k8s.Create(s.ctx, first))
 	s.must(k8s.Create(s.ctx, second))
-	writes, server, lat := s.m.writes(s.b), serverWrites(s.b), s.m.means(s.b)
+	writes, server, lat, conflicts := s.m.writes(s.b), serverWrites(s.b), s.m.means(s.b), s.m.conflicts(s.b)
 	profiled := s.profile("grant", 30*time.Second)
 	cpu, cpuFrom := cpuTimes(), time.Now()
 	s.partners = make([]string, s.n)
@@ -168,6 +168,7 @@ func (s *scaleRun) grant(r *report) {
 	r.add("grant: until every Partner is Entitled (s)", lastEntitled.Sub(start).Seconds(), base.Seconds())
 	r.add("grant: until every Partner is Ready, its quota counted (s)", took.Seconds(), baseUsable.Seconds())
 	r.add("grant: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 3)
+	r.add("grant: conflicts (409) per partner", (s.m.conflicts(s.b)-conflicts)/float64(s.n), 0)
 	r.Notes = append(r.Notes, "grant, writes per partner at the API server (every client): "+breakdown(server, serverWrites(s.b), s.n),
 		"grant, the manager's mean latencies (count): "+s.m.means(s.b).since(lat),
 		"grant, CPU until every partner was Ready: "+cpuSince(cpu, cpuFrom))

@@ -147,6 +147,18 @@ func (m *manager) writes(b *testing.B) float64 {
 	return total
 }
 
+// conflicts is how many requests the API server refused with 409 (an
+// optimistically locked write of a stale copy, or a create of an existing
+// object).
+func (m *manager) conflicts(b *testing.B) float64 {
+	b.Helper()
+	v, err := m.scrape("rest_client_requests_total", `code="409"`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
 // quiet waits until the manager has made no write for the given window
 // (polled, bounded) and returns when its last write was seen.
 func (m *manager) quiet(b *testing.B, window, timeout time.Duration) time.Duration {
