@@ -41,7 +41,6 @@ type PartnerReconciler struct {
 	refusals    refusals
 	held        heldEvents
 	accessFirst accessFirst
-	stale       staleCopies
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -63,17 +62,12 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		if apierrors.IsNotFound(err) {
 			r.held.drop(req.Name)
 			r.accessFirst.forget(req.Name)
-			r.stale.forget(req.Name)
 			metrics.SetPartner(req.Name, "", "")
 			metrics.SetOverLimit(req.Name, 0)
 			metrics.SetRequirements(req.Name, "", false)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting Partner %s: %w", req.Name, err)
-	}
-	if r.stale.stale(p.Name, p.ResourceVersion, r.Clock.Now()) {
-		log.FromContext(ctx).V(1).Info("cached copy older than the last status write; waiting for the cache")
-		return ctrl.Result{RequeueAfter: cacheCatchUp, Priority: ptr.To(PriorityStatus)}, nil
 	}
 	if !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, p)
@@ -84,10 +78,8 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		if err := r.Client.Patch(ctx, p, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer to Partner %s: %w", p.Name, err)
 		}
-		// On with the patched copy (the finalizer is stored): waiting for
-		// its update event cost each new partner a trip through the queue,
-		// seconds when a thousand arrive at once. That event still comes
-		// and finds nothing to do.
+		// The update event brings us back with the finalizer in place.
+		return ctrl.Result{}, nil
 	}
 	return r.reconcileNormal(ctx, p)
 }
@@ -170,11 +162,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 // and announcing its events a second time; the watch event of the newer
 // copy is on its way.
 func (r *PartnerReconciler) patchStatus(ctx context.Context, p, next *v1.Partner) error {
-	if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
-	}
-	r.stale.replaced(p.Name, p.ResourceVersion, r.Clock.Now())
-	return nil
+	return r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{}))
 }
 
 func (r *PartnerReconciler) statusPatchFailed(ctx context.Context, p *v1.Partner, applyErr, err error) (ctrl.Result, error) {
