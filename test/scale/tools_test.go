@@ -237,7 +237,14 @@ func waitPartners(b *testing.B, timeout time.Duration, names []string, done func
 					break
 				}
 				p, isPartner := ev.Object.(*v1.Partner)
-				if _, seen := at[p.Name]; isPartner && want[p.Name] && !seen && done(p) {
+				if !isPartner {
+					// An Error event (its object a Status, e.g. 410 Gone
+					// when the watch fell behind, seen at 10,000
+					// partners): list and watch again.
+					open = false
+					break
+				}
+				if _, seen := at[p.Name]; want[p.Name] && !seen && done(p) {
 					at[p.Name] = time.Now()
 				}
 			case <-ctx.Done():
