@@ -33,10 +33,7 @@ func accessWritten(ctx context.Context) {
 // (one write of a whole Partner, the costliest write there is) in a pass at
 // PriorityStatus. When a thousand partners change at one instant, every
 // revoked partner's access is gone before the statuses are written, instead
-// of each waiting behind the statuses of those before it. Only when every
-// worker is busy with a transition (a queue of them behind): a lone
-// transition, or ten at one second, write status in the same pass, which
-// is quicker for them. The status says
+// of each waiting behind the statuses of those before it. The status says
 // Entitled for those seconds while the access is already gone: it never
 // claims less access than there is.
 //

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -42,8 +41,6 @@ type PartnerReconciler struct {
 	refusals    refusals
 	held        heldEvents
 	accessFirst accessFirst
-	// transitions counts the reconciles applying a transition now.
-	transitions atomic.Int32
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -107,15 +104,6 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		p = recorded
 	}
 
-	// Every worker busy with a transition: others are queued behind it,
-	// and access goes first for all of them (see accessFirst). A lone
-	// transition writes its status in the same pass.
-	transition := plan.DeferViews(&p.Status)
-	busy := false
-	if transition {
-		busy = int(r.transitions.Add(1)) >= max(1, r.MaxConcurrentReconciles)
-		defer r.transitions.Add(-1)
-	}
 	applyCtx, accessWrites := withAccessWrites(ctx)
 	done, applyErr := r.apply(applyCtx, p, &plan)
 	var forbidden *bindForbiddenError
@@ -129,8 +117,8 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	}
 
 	// A transition's events wait for the next pass, like its views.
-	holdEvents := transition
-	if holdEvents && applyErr == nil && *accessWrites > 0 && busy && r.accessFirst.deferStatus(p) {
+	holdEvents := plan.DeferViews(&p.Status)
+	if holdEvents && applyErr == nil && *accessWrites > 0 && r.accessFirst.deferStatus(p) {
 		logger.V(1).Info("access written; the transition's status follows", "phase", plan.Phase)
 		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
 	}
