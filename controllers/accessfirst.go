@@ -28,7 +28,8 @@ func accessWritten(ctx context.Context) {
 	}
 }
 
-// accessFirst splits a transition that changes access into two passes: the
+// accessFirst carries out entitlement.PartnerPlan.StatusAfterAccess: a
+// transition that changes access is split into two passes, the
 // RoleBinding and quota writes at the transition's priority, the status
 // (one write of a whole Partner, the costliest write there is) in a pass at
 // PriorityStatus. When a thousand partners change at one instant, every
@@ -45,8 +46,9 @@ type accessFirst struct {
 	done map[string]string
 }
 
-// defer reports whether this pass should leave the status for the next
-// one, and marks that it did.
+// deferStatus reports whether this pass should leave the status for the
+// next one (not when a pass at this resourceVersion already did), and
+// marks that it did.
 func (a *accessFirst) deferStatus(p *v1.Partner) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -31,3 +31,27 @@ func TestDeferViews(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusAfterAccess(t *testing.T) {
+	entitledOn := v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "a"}
+	cases := []struct {
+		name   string
+		old    v1.PartnerStatus
+		plan   PartnerPlan
+		writes int
+		want   bool
+	}{
+		{"revocation that deleted the binding", entitledOn, PartnerPlan{Phase: v1.PartnerRevoked}, 2, true},
+		{"failover with the same role and limits", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "b"}}, 0, false},
+		{"failover with new limits", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "b"}}, 1, true},
+		{"drift repaired, no transition", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "a"}}, 1, false},
+		{"first grant", v1.PartnerStatus{}, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "a"}}, 2, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.plan.StatusAfterAccess(&tc.old, tc.writes); got != tc.want {
+				t.Errorf("StatusAfterAccess: want %v, got %v", tc.want, got)
+			}
+		})
+	}
+}

@@ -368,9 +368,12 @@ func (s *scaleRun) accessGone(namespaces []string) func() map[string]time.Time {
 		select {
 		case <-done:
 		case <-time.After(time.Minute):
-			s.b.Fatalf("%d of %d RoleBindings deleted a minute after every partner was done", len(at), len(want))
 		}
 		w.Stop()
+		<-done
+		if len(at) < len(want) {
+			s.b.Fatalf("%d of %d revoked partners' RoleBinding deletions seen (a minute after every partner was done, or the watch closed)", len(at), len(want))
+		}
 		return at
 	}
 }
