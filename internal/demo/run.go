@@ -204,6 +204,10 @@ func (r *storyRun) waitForTheEnd(ctx context.Context) {
 		return errors.Join(
 			r.partnerIs(ctx, PartnerFailover, v1.PartnerEntitled, ContractMagirus),
 			r.partnerIs(ctx, PartnerRevoked, v1.PartnerRevoked, ""),
+			// A transition's events follow its status, in the pass after it.
+			r.eventSeen(PartnerFailover, v1.EventFailedOver),
+			r.eventSeen(PartnerFailover, v1.ReasonBelowRequirements),
+			r.eventSeen(PartnerRevoked, v1.EventRevoked),
 		)
 	})
 	if err != nil && ctx.Err() == nil {
@@ -213,6 +217,14 @@ func (r *storyRun) waitForTheEnd(ctx context.Context) {
 	}
 	r.tellHistory(ctx, PartnerFailover)
 	r.tellHistory(ctx, PartnerRevoked)
+}
+
+// eventSeen reports whether the narrator has seen the partner's event.
+func (r *storyRun) eventSeen(partner, reason string) error {
+	if _, ok := r.n.Event("Partner", partner, reason); !ok {
+		return fmt.Errorf("no %s event for %s yet", reason, partner)
+	}
+	return nil
 }
 
 // afterRevocation has the revoked partner's user try to sell once more.
