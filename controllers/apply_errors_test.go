@@ -150,6 +150,7 @@ func reconcilerWith(t *testing.T, f faults, objs ...client.Object) (*PartnerReco
 			}
 			return out
 		}).
+		WithIndex(&corev1.Namespace{}, IndexChildPartner, partnerLabel).
 		WithIndex(&rbacv1.RoleBinding{}, IndexChildPartner, partnerLabel).
 		WithIndex(&corev1.ResourceQuota{}, IndexChildPartner, partnerLabel).
 		WithInterceptorFuncs(funcs).Build()

@@ -25,8 +25,11 @@ const (
 	// IndexPartnerNamespaces indexes partners by each name in
 	// spec.namespaces.
 	IndexPartnerNamespaces = "spec.namespaces"
-	// IndexChildPartner indexes the RoleBindings and ResourceQuotas the
-	// operator wrote by their partner label.
+	// IndexChildPartner indexes the namespaces, RoleBindings and
+	// ResourceQuotas the operator manages by their partner label: a
+	// partner's reconcile finds its own without scanning every one in the
+	// cache (a label selector on the cache is a scan, so a thousand partners
+	// reconciled at one instant would cost a million label matches).
 	IndexChildPartner = "metadata.labels.partner"
 	// FieldOwner is the server-side apply field manager of every write.
 	FieldOwner = "entitlement-operator"
@@ -50,6 +53,7 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 			}
 			return out
 		}},
+		{&corev1.Namespace{}, IndexChildPartner, partnerLabel},
 		{&rbacv1.RoleBinding{}, IndexChildPartner, partnerLabel},
 		{&corev1.ResourceQuota{}, IndexChildPartner, partnerLabel},
 	}

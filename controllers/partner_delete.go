@@ -52,7 +52,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 		listed[string(n)] = true
 	}
 	labelled := &corev1.NamespaceList{}
-	if err := r.Client.List(ctx, labelled, client.MatchingLabels{v1.LabelPartner: p.Name}); err != nil {
+	if err := r.Client.List(ctx, labelled, client.MatchingFields{IndexChildPartner: p.Name}); err != nil {
 		return fmt.Errorf("listing namespaces of Partner %s: %w", p.Name, err)
 	}
 	var errs []error

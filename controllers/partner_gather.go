@@ -58,7 +58,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 	}
 	// Namespaces still labelled for the partner that it no longer lists.
 	labelled := &corev1.NamespaceList{}
-	if err := r.Client.List(ctx, labelled, client.MatchingLabels{v1.LabelPartner: p.Name}); err != nil {
+	if err := r.Client.List(ctx, labelled, client.MatchingFields{IndexChildPartner: p.Name}); err != nil {
 		return in, fmt.Errorf("listing namespaces of Partner %s: %w", p.Name, err)
 	}
 	for _, ns := range labelled.Items {
