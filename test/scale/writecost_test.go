@@ -1,0 +1,191 @@
+package scale
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/testenv"
+)
+
+// BenchmarkWriteCost measures what one write of each kind costs the
+// control plane: n writes by 8 workers, wall time and the CPU of
+// kube-apiserver and etcd per write. It is the floor under the month-end
+// figures: a transition is a handful of these, and at a mass expiry the
+// two cores are saturated, so the time is the sum of their costs.
+func BenchmarkWriteCost(b *testing.B) {
+	if strings.Contains(os.Getenv("SCALE_SKIP"), "writecost") {
+		b.Skip("SCALE_SKIP has writecost")
+	}
+	n := setting("SCALE_WRITECOST_N", 1000)
+	s := newScaleRun(b, n)
+	prefix := fmt.Sprintf("wc%d", time.Now().Unix()%100000)
+	ns := func(i int) string { return fmt.Sprintf("%s-%d", prefix, i) }
+	s.must(parallel(n, workers, func(i int) error {
+		if err := k8s.Create(s.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns(i)}}); err != nil {
+			return err
+		}
+		if err := k8s.Create(s.ctx, &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: v1.ResourceQuotaName},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("10")}},
+		}); err != nil {
+			return err
+		}
+		if err := k8s.Create(s.ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: "payload"},
+			Data:       map[string]string{"payload": strings.Repeat("x", 1500)},
+		}); err != nil {
+			return err
+		}
+		p := testenv.Partner(ns(i), v1.TierReady, "DE", []string{"wc-first", "wc-second"}, ns(i))
+		if err := k8s.Create(s.ctx, p); err != nil {
+			return err
+		}
+		p.Status = costStatus(ns(i), 0, true)
+		return k8s.Status().Update(s.ctx, p)
+	}))
+
+	type write struct {
+		name string
+		do   func(i, round int) error
+	}
+	// Partners are patched from a copy listed before the timed loop, as
+	// the operator patches from its cache.
+	cached := map[string]*v1.Partner{}
+	relist := func() {
+		list := &v1.PartnerList{}
+		s.must(k8s.List(s.ctx, list))
+		for i := range list.Items {
+			cached[list.Items[i].Name] = &list.Items[i]
+		}
+	}
+	writesOf := []write{
+		{"ResourceQuota spec, merge patch (the bare client's write)", func(i, round int) error {
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"%d"}}}`, v1.SubscriptionQuotaResource, 10+round))
+			return k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: v1.ResourceQuotaName}}, patch)
+		}},
+		{"ResourceQuota, server-side apply (the operator's write)", func(i, round int) error {
+			q := corev1ac.ResourceQuota(v1.ResourceQuotaName, ns(i)).
+				WithLabels(map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: ns(i)}).
+				WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{v1.SubscriptionQuotaResource: *resource.NewQuantity(int64(round), resource.DecimalSI)}))
+			return k8s.Apply(s.ctx, q, client.FieldOwner("writecost"), client.ForceOwnership)
+		}},
+		{"ConfigMap of 1.5 KB, merge patch", func(i, round int) error {
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"data":{"round":"%d"}}`, round))
+			return k8s.Patch(s.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: "payload"}}, patch)
+		}},
+		{"Partner metadata, merge patch (as the finalizer's)", func(i, round int) error {
+			cur := cached[ns(i)]
+			next := cur.DeepCopy()
+			next.Annotations = map[string]string{"writecost": fmt.Sprint(round)}
+			return k8s.Patch(s.ctx, next, client.MergeFrom(cur))
+		}},
+		{"Partner status, merge patch of a transition (optimistic lock)", func(i, round int) error {
+			cur := cached[ns(i)]
+			next := cur.DeepCopy()
+			next.Status = costStatus(ns(i), round, round%2 == 0)
+			return k8s.Status().Patch(s.ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+		}},
+	}
+	r := &report{N: n, Date: time.Now().UTC().Format(time.DateOnly)}
+	var base float64
+	for w, wr := range writesOf {
+		for range b.N {
+			relist()
+			stop := profileAPIServer(b, fmt.Sprintf("writecost-%d", w))
+			cpu, from := cpuTimes(), time.Now()
+			s.must(parallel(n, workers, func(i int) error { return wr.do(i, w+1) }))
+			stop()
+			took := time.Since(from)
+			after := cpuTimes()
+			ms := 1000 * (after["kube-apiserver"] - cpu["kube-apiserver"] + after["etcd"] - cpu["etcd"]) / float64(n)
+			if w == 0 {
+				base = ms
+			}
+			r.add(wr.name+": API server + etcd CPU per write (ms)", ms, base)
+			r.add(wr.name+": wall time for all (s)", took.Seconds(), 0)
+		}
+	}
+	r.Notes = append(r.Notes, s.objectSize(ns(0)))
+	fmt.Println(r.table())
+	for _, n := range r.Notes {
+		fmt.Println(n)
+	}
+}
+
+// costStatus is a status like the operator writes: entitled on the first
+// contract, or revoked after it ended.
+func costStatus(name string, round int, entitled bool) v1.PartnerStatus {
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	cond := func(t string, st metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: t, Status: st, Reason: reason, Message: msg, LastTransitionTime: now, ObservedGeneration: 1}
+	}
+	st := v1.PartnerStatus{
+		Subscriptions:      v1.SubscriptionUsage{Used: 0, Hard: 10, Summary: "0/10"},
+		Namespaces:         []v1.NamespaceStatus{{Name: name, State: v1.NamespaceGranted, UID: types.UID("0f8e3c1a-1111-2222-3333-444455556666"), SubscriptionsHard: 10}},
+		ObservedGeneration: 1,
+		History: []v1.HistoryEntry{
+			{Time: now, Outcome: v1.HistoryGranted, Contract: "wc-first", Message: "supplied by DistributorContract wc-first"},
+		},
+	}
+	if entitled {
+		st.Phase, st.Contract, st.EntitledUntil = v1.PartnerEntitled, "wc-first", &now
+		st.Next = &v1.NextChange{At: now, Outcome: v1.NextFailOver, Contract: "wc-second"}
+		st.Performance = &v1.Performance{QualifiesFor: v1.TierReady, MeetsRequirements: true}
+		st.Conditions = []metav1.Condition{
+			cond(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonReconciled, "entitlements applied: Entitled"),
+			cond(v1.ConditionEntitled, metav1.ConditionTrue, "Supplied", fmt.Sprintf("supplied by DistributorContract wc-first (round %d)", round)),
+			cond(v1.ConditionContractExpiring, metav1.ConditionTrue, "ContractEnding", "DistributorContract wc-first ends at "+now.UTC().Format(time.RFC3339)+"; fails over to wc-second"),
+			cond(v1.ConditionRequirementsMet, metav1.ConditionTrue, "NoRequirements", "the contract sets no requirements for tier Ready"),
+		}
+	} else {
+		st.Phase = v1.PartnerRevoked
+		st.Namespaces[0].State, st.Namespaces[0].SubscriptionsHard = v1.NamespaceRevoked, 0
+		st.History = append([]v1.HistoryEntry{{Time: now, Outcome: v1.HistoryRevoked, PreviousContract: "wc-first",
+			Message: fmt.Sprintf("no listed contract supplies the partner (round %d)", round)}}, st.History...)
+		st.Conditions = []metav1.Condition{
+			cond(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonReconciled, "entitlements applied: Revoked"),
+			cond(v1.ConditionEntitled, metav1.ConditionFalse, "NoSupplyingContract", fmt.Sprintf("no listed contract supplies the partner (round %d)", round)),
+		}
+	}
+	return st
+}
+
+// profileAPIServer records a CPU profile of kube-apiserver from now until
+// the returned function is called, when SCALE_PROFILE names a directory.
+func profileAPIServer(b *testing.B, name string) func() {
+	dir := os.Getenv("SCALE_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cs, err := kubernetes.NewForConfig(cluster.Config)
+		if err == nil {
+			var data []byte
+			data, err = cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "8").DoRaw(ctx)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, name+"-apiserver.pprof"), data, 0o644)
+			}
+		}
+		if err != nil {
+			b.Logf("kube-apiserver profile: %v", err)
+		}
+	}()
+	return func() { <-done; cancel() }
+}
