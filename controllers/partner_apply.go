@@ -254,7 +254,6 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 		if !exists {
 			return false, nil
 		}
-		accessWritten(ctx)
 		return false, client.IgnoreNotFound(r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}))
 	}
 	desired := desiredBinding(p, np.Name, role)
@@ -265,7 +264,6 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 		if cur.RoleRef.Name != role {
 			// roleRef is immutable: a new role (failover to a contract with
 			// another role) needs a new binding.
-			accessWritten(ctx)
 			if err := r.Client.Delete(ctx, cur, client.Preconditions{UID: &cur.UID}); client.IgnoreNotFound(err) != nil {
 				return false, err
 			}
@@ -279,7 +277,6 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 			}
 		}
 	}
-	accessWritten(ctx)
 	err = r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
 	if apierrors.IsInvalid(err) && !exists {
 		// Not in the cache (it lacks the operator's labels) yet there, with
@@ -355,7 +352,6 @@ func (r *PartnerReconciler) applyQuota(ctx context.Context, p *v1.Partner, np en
 			return entitlement.QuotaWritten, nil
 		}
 	}
-	accessWritten(ctx)
 	if err := r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return failed, err
 	}

@@ -104,8 +104,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		p = recorded
 	}
 
-	applyCtx, accessWrites := withAccessWrites(ctx)
-	done, applyErr := r.apply(applyCtx, p, &plan)
+	done, applyErr := r.apply(ctx, p, &plan)
 	var forbidden *bindForbiddenError
 	if errors.As(applyErr, &forbidden) {
 		// The API server refused the binding (the operator may not bind this
@@ -118,7 +117,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 
 	// A transition's events wait for the next pass, like its views.
 	holdEvents := plan.DeferViews(&p.Status)
-	if applyErr == nil && plan.StatusAfterAccess(&p.Status, *accessWrites) && r.accessFirst.deferStatus(p) {
+	if applyErr == nil && plan.StatusAfterAccess(&p.Status) && r.accessFirst.deferStatus(p) {
 		logger.V(1).Info("access written; the transition's status follows", "phase", plan.Phase)
 		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
 	}

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -56,24 +59,7 @@ func TestRevocationPasses(t *testing.T) {
 	r, applied, c := reconcilerWith(t, faults{}, p, contract, managedNamespace("a"), ourQuota("a"), ourBinding("a"))
 	rec := &reasons{}
 	r.Recorder = rec
-	reconcile := func() (ctrl.Result, *v1.Partner) {
-		t.Helper()
-		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "acme"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := &v1.Partner{}
-		if err := c.Get(context.Background(), client.ObjectKey{Name: "acme"}, got); err != nil {
-			t.Fatal(err)
-		}
-		return res, got
-	}
-	priority := func(res ctrl.Result) int {
-		if res.Priority == nil {
-			return 0
-		}
-		return *res.Priority
-	}
+	reconcile := passes(t, r, c)
 
 	res, got := reconcile()
 	if !applied.has("delete RoleBinding/a") || !applied.has("apply ResourceQuota/a") {
@@ -97,5 +83,81 @@ func TestRevocationPasses(t *testing.T) {
 	}
 	if priority(res) == PriorityDeferred || priority(res) == PriorityStatus {
 		t.Errorf("third pass: nothing is left to defer, got result %+v (priority %d)", res, priority(res))
+	}
+}
+
+// passes returns a function that reconciles the partner "acme" once and
+// returns the result and the partner as stored after it.
+func passes(t *testing.T, r *PartnerReconciler, c client.Client) func() (ctrl.Result, *v1.Partner) {
+	return func() (ctrl.Result, *v1.Partner) {
+		t.Helper()
+		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "acme"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &v1.Partner{}
+		if err := c.Get(context.Background(), client.ObjectKey{Name: "acme"}, got); err != nil {
+			t.Fatal(err)
+		}
+		return res, got
+	}
+}
+
+func priority(res ctrl.Result) int {
+	if res.Priority == nil {
+		return 0
+	}
+	return *res.Priority
+}
+
+// TestFailoverPasses: a failover to a contract with the same role and
+// limits writes no access, and still leaves its status for the pass at
+// PriorityStatus: at an instant when many partners change, its status
+// (a Partner write) must not go ahead of other partners' RoleBinding
+// deletions. The second pass writes it, the third emits FailedOver.
+func TestFailoverPasses(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	ended := metav1.NewTime(now.Add(-time.Second))
+	contract := func(name string, ends *metav1.Time) *v1.DistributorContract {
+		return &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.DistributorContractSpec{
+			Distributor: "Bytec", Region: "DE", StartsAt: metav1.NewTime(now.Add(-time.Hour)), EndsAt: ends,
+			Entitlements: []v1.TierEntitlement{{Tier: v1.TierReady, Subscriptions: 3, MaxNamespaces: 1}},
+		}}
+	}
+	p := partner("a")
+	p.Spec.Contracts = []string{"c", "d"}
+	p.Status = v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "c", EntitledUntil: &ended, ObservedGeneration: 1,
+		Namespaces: []v1.NamespaceStatus{{Name: "a", State: v1.NamespaceGranted, UID: "ns-uid", SubscriptionsHard: 3}}}
+	q := ourQuota("a") // counted by kube-controller-manager
+	q.Status = corev1.ResourceQuotaStatus{
+		Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("3")},
+		Used: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("0")},
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "entitlements-partner-ready",
+		Labels: map[string]string{v1.LabelBindable: "true"}}}
+	r, applied, c := reconcilerWith(t, faults{}, p, contract("c", &ended), contract("d", nil), role, managedNamespace("a"), q, ourBinding("a"))
+	rec := &reasons{}
+	r.Recorder = rec
+	reconcile := passes(t, r, c)
+
+	res, got := reconcile()
+	if applied.has("delete RoleBinding/a") {
+		t.Errorf("first pass: a failover to the same role must keep the binding, got %v", applied.seen)
+	}
+	if got.Status.Contract != "c" || priority(res) != PriorityStatus {
+		t.Errorf("first pass: want the status left for a pass at priority %d, got contract %q, result %+v (priority %d)", PriorityStatus, got.Status.Contract, res, priority(res))
+	}
+
+	res, got = reconcile()
+	if got.Status.Phase != v1.PartnerEntitled || got.Status.Contract != "d" {
+		t.Errorf("second pass: want Entitled on d, got %s on %q", got.Status.Phase, got.Status.Contract)
+	}
+	if priority(res) != PriorityDeferred || len(rec.list()) != 0 {
+		t.Errorf("second pass: want the events held for a pass at priority %d, got result %+v (priority %d), events %v", PriorityDeferred, res, priority(res), rec.list())
+	}
+
+	_, _ = reconcile()
+	if evs := rec.list(); !slices.Contains(evs, v1.EventFailedOver) {
+		t.Errorf("third pass: want the held FailedOver event emitted, got %v", evs)
 	}
 }

@@ -97,13 +97,14 @@ func (p PartnerPlan) DeferViews(old *v1.PartnerStatus) bool {
 	return p.Phase != old.Phase || (p.Phase == v1.PartnerEntitled && p.Supply.Contract != old.Contract)
 }
 
-// StatusAfterAccess reports whether a pass that wrote accessWrites
-// RoleBindings and quotas should leave its status for a pass of its own:
-// at a transition, so that when many partners change at one instant the
-// access of every one of them is taken away (or moved) before their
-// statuses, the dearest writes, are made. A pass that wrote no access (a
-// failover to a contract with the same role and limits) writes its status
-// at once.
-func (p PartnerPlan) StatusAfterAccess(old *v1.PartnerStatus, accessWrites int) bool {
-	return accessWrites > 0 && p.DeferViews(old)
+// StatusAfterAccess reports whether a pass should leave its status for a
+// pass of its own: at a transition, so that when many partners change at one
+// instant the access of every one of them is taken away (or moved) before
+// any of their statuses, the dearest writes, are made. That holds for a
+// transition that wrote no access too (a failover to a contract with the
+// same role and limits): its status written at once would be one more
+// Partner write ahead of other partners' RoleBinding deletions. A lone
+// transition pays one more pass through the queue.
+func (p PartnerPlan) StatusAfterAccess(old *v1.PartnerStatus) bool {
+	return p.DeferViews(old)
 }

@@ -35,21 +35,20 @@ func TestDeferViews(t *testing.T) {
 func TestStatusAfterAccess(t *testing.T) {
 	entitledOn := v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "a"}
 	cases := []struct {
-		name   string
-		old    v1.PartnerStatus
-		plan   PartnerPlan
-		writes int
-		want   bool
+		name string
+		old  v1.PartnerStatus
+		plan PartnerPlan
+		want bool
 	}{
-		{"revocation that deleted the binding", entitledOn, PartnerPlan{Phase: v1.PartnerRevoked}, 2, true},
-		{"failover with the same role and limits", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "b"}}, 0, false},
-		{"failover with new limits", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "b"}}, 1, true},
-		{"drift repaired, no transition", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "a"}}, 1, false},
-		{"first grant", v1.PartnerStatus{}, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "a"}}, 2, false},
+		{"revocation", entitledOn, PartnerPlan{Phase: v1.PartnerRevoked}, true},
+		{"failover (with or without new role and limits)", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "b"}}, true},
+		{"suspension", entitledOn, PartnerPlan{Phase: v1.PartnerSuspended}, true},
+		{"drift repaired, no transition", entitledOn, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "a"}}, false},
+		{"first grant", v1.PartnerStatus{}, PartnerPlan{Phase: v1.PartnerEntitled, Supply: Supply{Contract: "a"}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.plan.StatusAfterAccess(&tc.old, tc.writes); got != tc.want {
+			if got := tc.plan.StatusAfterAccess(&tc.old); got != tc.want {
 				t.Errorf("StatusAfterAccess: want %v, got %v", tc.want, got)
 			}
 		})
