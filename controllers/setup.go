@@ -84,16 +84,34 @@ func NewScheme() *runtime.Scheme {
 // CacheOptions limits the cache to what the operator manages: namespaces,
 // RoleBindings and ResourceQuotas carrying its managed-by label, and
 // ClusterRoles labelled bindable. Clusters with thousands of unrelated
-// objects of those kinds cost it nothing.
+// objects of those kinds cost it nothing. Cached objects keep their
+// managedFields only where the operator reads them (stripManagedFields).
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1.LabelManagedBy: v1.ManagedByValue})
 	bindable := labels.SelectorFromSet(labels.Set{v1.LabelBindable: "true"})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Namespace{}:     {Label: managed},
-		&rbacv1.RoleBinding{}:   {Label: managed},
-		&corev1.ResourceQuota{}: {Label: managed},
-		&rbacv1.ClusterRole{}:   {Label: bindable},
-	}}
+	return cache.Options{
+		DefaultTransform: stripManagedFields,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Namespace{}:     {Label: managed},
+			&rbacv1.RoleBinding{}:   {Label: managed},
+			&corev1.ResourceQuota{}: {Label: managed},
+			&rbacv1.ClusterRole{}:   {Label: bindable},
+		},
+	}
+}
+
+// stripManagedFields drops an object's managedFields before it enters the
+// cache, except a RoleBinding's or ResourceQuota's: the apply compares the
+// operator's own fields there (Extract…) to skip an unchanged write.
+// Nothing reads them elsewhere, and they are a third of the cache: at
+// 10,000 partners the Partners', namespaces' and Subscriptions' made about
+// 60 of 200 MB of live heap.
+func stripManagedFields(in any) (any, error) {
+	switch in.(type) {
+	case *rbacv1.RoleBinding, *corev1.ResourceQuota:
+		return in, nil
+	}
+	return cache.TransformStripManagedFields()(in)
 }
 
 // Options configure the reconcilers.
