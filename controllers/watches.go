@@ -85,12 +85,12 @@ func (r *PartnerReconciler) allPartners(ctx context.Context, _ client.Object) []
 	return r.partnerRequests(ctx, "listing partners")
 }
 
-// partnerRequests lists partners from the cache and returns a request for
-// each (none when the list fails: the error is logged, the periodic resync
-// is the backstop).
+// partnerRequests lists partners from the cache (names only: no deep
+// copy) and returns a request for each (none when the list fails: the
+// error is logged, the periodic resync is the backstop).
 func (r *PartnerReconciler) partnerRequests(ctx context.Context, what string, opts ...client.ListOption) []reconcile.Request {
 	list := &v1.PartnerList{}
-	if err := r.Client.List(ctx, list, opts...); err != nil {
+	if err := r.Client.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		log.FromContext(ctx).Error(err, what)
 		return nil
 	}
