@@ -21,6 +21,8 @@ type figure struct {
 }
 
 type report struct {
+	// Title replaces the first line of the table when set.
+	Title             string   `json:"title,omitempty"`
 	N                 int      `json:"partners"`
 	Date              string   `json:"date"`
 	Figures           []figure `json:"figures"`
@@ -44,7 +46,11 @@ const (
 // table is the report as a Markdown table.
 func (r *report) table() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "N = %d partners, one namespace each; manager binary with default flags; %s.\n\n", r.N, r.Date)
+	title := fmt.Sprintf("N = %d partners, one namespace each; manager binary with default flags", r.N)
+	if r.Title != "" {
+		title = r.Title
+	}
+	fmt.Fprintf(&sb, "%s; %s.\n\n", title, r.Date)
 	sb.WriteString("| figure | operator | bare client (same run) | ratio |\n|---|---:|---:|---:|\n")
 	for _, f := range r.Figures {
 		base, ratio := "—", "—"
