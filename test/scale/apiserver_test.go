@@ -132,21 +132,25 @@ func (s *scaleRun) profile(name string, window time.Duration) func() {
 			s.b.Logf("manager profile: %v", err)
 		}
 	})
-	wg.Go(func() {
-		cs, err := kubernetes.NewForConfig(cluster.Config)
-		if err == nil {
-			var data []byte
-			data, err = cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", secs).
-				Timeout(window + time.Minute).DoRaw(context.Background())
-			if err == nil {
-				err = os.WriteFile(filepath.Join(dir, name+"-apiserver.pprof"), data, 0o644)
-			}
-		}
-		if err != nil {
-			s.b.Logf("kube-apiserver profile: %v", err)
-		}
-	})
+	wg.Go(func() { apiServerProfile(s.b, dir, name, window) })
 	return wg.Wait
+}
+
+// apiServerProfile records a CPU profile of kube-apiserver for the window
+// from now into dir/<name>-apiserver.pprof (a failure is logged).
+func apiServerProfile(b *testing.B, dir, name string, window time.Duration) {
+	cs, err := kubernetes.NewForConfig(cluster.Config)
+	if err == nil {
+		var data []byte
+		data, err = cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(int(window.Seconds()))).
+			Timeout(window + time.Minute).DoRaw(context.Background())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+"-apiserver.pprof"), data, 0o644)
+		}
+	}
+	if err != nil {
+		b.Logf("kube-apiserver profile: %v", err)
+	}
 }
 
 // cpuTimes are the CPU seconds (user + system) used so far by the control

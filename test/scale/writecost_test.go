@@ -1,10 +1,8 @@
 package scale
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -173,28 +170,21 @@ func costStatus(name string, round int, entitled bool) v1.PartnerStatus {
 	return st
 }
 
-// profileAPIServer records a CPU profile of kube-apiserver from now until
-// the returned function is called, when SCALE_PROFILE names a directory.
+// profileAPIServer records a CPU profile of kube-apiserver for 8 s from
+// now, when SCALE_PROFILE names a directory; the returned function waits
+// for it.
 func profileAPIServer(b *testing.B, name string) func() {
 	dir := os.Getenv("SCALE_PROFILE")
 	if dir == "" {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cs, err := kubernetes.NewForConfig(cluster.Config)
-		if err == nil {
-			var data []byte
-			data, err = cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "8").DoRaw(ctx)
-			if err == nil {
-				err = os.WriteFile(filepath.Join(dir, name+"-apiserver.pprof"), data, 0o644)
-			}
-		}
-		if err != nil {
-			b.Logf("kube-apiserver profile: %v", err)
-		}
+		apiServerProfile(b, dir, name, 8*time.Second)
 	}()
-	return func() { <-done; cancel() }
+	return func() { <-done }
 }
