@@ -14,13 +14,13 @@ const PriorityStatus = 5
 // accessFirst carries out entitlement.PartnerPlan.StatusAfterAccess: a
 // transition is split into two passes, the RoleBinding and quota writes
 // (if any) at the transition's priority, the status (one write of a whole
-// Partner, about four times the API server's cost of a RoleBinding or quota
-// write: BenchmarkWriteCost) in a pass at PriorityStatus. When a thousand
-// partners change at one instant, every revoked partner's access is gone
-// before any of the statuses are written, instead of each waiting behind the
-// statuses of those before it, its own or a failover's. The status says
-// Entitled for those seconds while the access is already gone: it never
-// claims less access than there is.
+// Partner, three and a half to four times the API server's cost of a
+// RoleBinding or quota write: BenchmarkWriteCost) in a pass at
+// PriorityStatus. When a thousand partners change at one instant, every
+// revoked partner's access is gone before any of the statuses are written,
+// instead of each waiting behind the statuses of those before it, its own
+// or a failover's. The status says Entitled for those seconds while the
+// access is already gone: it never claims less access than there is.
 //
 // It remembers, by the Partner's resourceVersion, that the first pass was
 // made, so the second writes status even if its cache does not show the

@@ -118,7 +118,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	// A transition's events wait for the next pass, like its views.
 	holdEvents := plan.DeferViews(&p.Status)
 	if applyErr == nil && plan.StatusAfterAccess(&p.Status) && r.accessFirst.deferStatus(p) {
-		logger.V(1).Info("access written; the transition's status follows", "phase", plan.Phase)
+		logger.V(1).Info("transition's access pass done; its status follows", "phase", plan.Phase)
 		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
 	}
 	r.accessFirst.forget(p.Name)

@@ -111,8 +111,10 @@ func priority(res ctrl.Result) int {
 }
 
 // TestFailoverPasses: a failover to a contract with the same role and
-// limits writes no access, and still leaves its status for the pass at
-// PriorityStatus: at an instant when many partners change, its status
+// limits keeps the binding, and still leaves its status for the pass at
+// PriorityStatus (whether the pass wrote access or not: here the fake
+// client, which records no managedFields, re-applies the quota; the rule
+// itself is TestStatusAfterAccess's): at an instant when many partners change, its status
 // (a Partner write) must not go ahead of other partners' RoleBinding
 // deletions. The second pass writes it, the third emits FailedOver.
 func TestFailoverPasses(t *testing.T) {

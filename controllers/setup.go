@@ -103,9 +103,9 @@ func CacheOptions() cache.Options {
 // stripManagedFields drops an object's managedFields before it enters the
 // cache, except a RoleBinding's or ResourceQuota's: the apply compares the
 // operator's own fields there (Extract…) to skip an unchanged write.
-// Nothing reads them elsewhere, and they are a third of the cache: at
-// 10,000 partners the Partners', namespaces' and Subscriptions' made about
-// 60 of 200 MB of live heap.
+// Nothing reads them elsewhere: dropping them took the manager's live heap
+// at 10,000 partners from 198 to 147 MB (heap profiles at the same stage of
+// two runs).
 func stripManagedFields(in any) (any, error) {
 	switch in.(type) {
 	case *rbacv1.RoleBinding, *corev1.ResourceQuota:
