@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"k8s.io/utils/ptr"
 
@@ -33,6 +35,19 @@ type ContractReconciler struct {
 	Recorder  recorder.EventRecorder
 	// MaxConcurrentReconciles defaults to 4.
 	MaxConcurrentReconciles int
+
+	// recount holds each contract's RecountDelay from its last count
+	// (name → time.Duration), read by the partner-change handler.
+	recount sync.Map
+}
+
+// recountDelay is how long a partner's change waits before contract name
+// re-counts (ContractStatusCoalesce until it has counted once).
+func (r *ContractReconciler) recountDelay(name string) time.Duration {
+	if d, ok := r.recount.Load(name); ok {
+		return d.(time.Duration)
+	}
+	return ContractStatusCoalesce
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts,verbs=get;list;watch
@@ -48,6 +63,7 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.DeleteContract(req.Name)
+			r.recount.Delete(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting DistributorContract %s: %w", req.Name, err)
@@ -62,6 +78,7 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Client.List(ctx, supplied, client.MatchingFields{IndexPartnerSupplier: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
 	}
+	r.recount.Store(c.Name, entitlement.RecountDelay(ContractStatusCoalesce, len(supplied.Items)))
 
 	roles := map[string]entitlement.RoleObservation{}
 	for i := range c.Spec.Entitlements {

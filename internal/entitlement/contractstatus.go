@@ -77,3 +77,22 @@ func DecideContract(c *v1.DistributorContract, now time.Time) ContractDecision {
 	}
 	return d
 }
+
+// RecountPer is how many supplied partners each base delay of a contract's
+// re-count covers (RecountDelay).
+const RecountPer = 1000
+
+// RecountDelay is how long a partner's change waits before the contract
+// supplying it re-counts and re-forecasts its partners: base for every
+// RecountPer partners it supplied at its last count, and at least base.
+// A re-count lists every supplied partner, so its cost grows with them;
+// spacing the re-counts in proportion keeps the contract's share of the
+// work constant while partners move (at a mass expiry that lasts in
+// proportion to the partners, a fixed spacing made it quadratic).
+func RecountDelay(base time.Duration, supplied int) time.Duration {
+	n := (supplied + RecountPer - 1) / RecountPer
+	if n < 1 {
+		n = 1
+	}
+	return time.Duration(n) * base
+}

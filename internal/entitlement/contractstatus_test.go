@@ -290,3 +290,22 @@ func TestDecideContract(t *testing.T) {
 		})
 	}
 }
+
+func TestRecountDelay(t *testing.T) {
+	for _, tc := range []struct {
+		supplied int
+		want     time.Duration
+	}{
+		{0, time.Second},
+		{1, time.Second},
+		{1000, time.Second},
+		{1001, 2 * time.Second},
+		{5000, 5 * time.Second},
+		{10000, 10 * time.Second},
+		{100000, 100 * time.Second},
+	} {
+		if got := RecountDelay(time.Second, tc.supplied); got != tc.want {
+			t.Errorf("RecountDelay(1s, %d) = %s, want %s", tc.supplied, got, tc.want)
+		}
+	}
+}

@@ -23,10 +23,14 @@ func Forecast(c *v1.DistributorContract, supplied []v1.Partner, contracts map[st
 		return nil
 	}
 	f := &v1.ContractForecast{At: metav1.NewTime(end.UTC())}
-	sorted := append([]v1.Partner(nil), supplied...)
+	// Sorted by name through pointers: copying each Partner to sort was
+	// most of a pass's allocation at 10,000 partners.
+	sorted := make([]*v1.Partner, len(supplied))
+	for i := range supplied {
+		sorted[i] = &supplied[i]
+	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	for i := range sorted {
-		p := &sorted[i]
+	for _, p := range sorted {
 		fp := v1.ForecastPartner{Name: p.Name, Outcome: v1.NextRevoke}
 		if p.Spec.Suspended {
 			continue // not supplied in effect; nothing changes for it
