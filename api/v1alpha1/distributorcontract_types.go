@@ -266,7 +266,9 @@ type DistributorContractStatus struct {
 	// +optional
 	EntitledUntil *metav1.Time `json:"entitledUntil,omitempty"`
 
-	// Partners is how many partners this contract currently supplies.
+	// Partners is how many partners this contract currently supplies. It
+	// is counted again after partners change, within a second for each
+	// thousand partners supplied.
 	// +optional
 	Partners int32 `json:"partners"`
 

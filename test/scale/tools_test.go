@@ -2,6 +2,7 @@ package scale
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -71,11 +72,16 @@ func startManager(b *testing.B, name string) *manager {
 		pprofAddr = freeAddr(b)
 		args = append(args, "--pprof-bind-address="+pprofAddr)
 	}
+	// SCALE_MANAGER_ARGS adds flags (space-separated, e.g.
+	// --zap-log-level=debug); SCALE_LOGS keeps the manager's logs in a
+	// directory instead of the benchmark's temporary one.
+	args = append(args, strings.Fields(os.Getenv("SCALE_MANAGER_ARGS"))...)
+	logs := cmp.Or(os.Getenv("SCALE_LOGS"), b.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p, err := demo.StartManager(ctx, demo.ManagerOptions{
 		Binary: bin, Kubeconfig: cluster.KubeconfigPath,
-		LogPath:   filepath.Join(b.TempDir(), name+".log"),
+		LogPath:   filepath.Join(logs, name+".log"),
 		ExtraArgs: args,
 	})
 	if err != nil {
