@@ -41,6 +41,7 @@ type PartnerReconciler struct {
 	refusals    refusals
 	held        heldEvents
 	accessFirst accessFirst
+	ownWrites   ownWrites
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -62,6 +63,7 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		if apierrors.IsNotFound(err) {
 			r.held.drop(req.Name)
 			r.accessFirst.forget(req.Name)
+			r.ownWrites.forget(req.Name)
 			metrics.SetPartner(req.Name, "", "")
 			metrics.SetOverLimit(req.Name, 0)
 			metrics.SetRequirements(req.Name, "", false)
@@ -86,6 +88,10 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
+	if r.ownWrites.stale(p) {
+		logger.V(1).Info("cached copy is older than the operator's own status write; looking again shortly", "resourceVersion", p.ResourceVersion)
+		return ctrl.Result{RequeueAfter: CacheCatchUp}, nil
+	}
 	in, err := r.gather(ctx, p)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -118,7 +124,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	// A transition's events wait for the next pass, like its views.
 	holdEvents := plan.DeferViews(&p.Status)
 	if applyErr == nil && plan.StatusAfterAccess(&p.Status) && r.accessFirst.deferStatus(p) {
-		logger.V(1).Info("transition's access pass done; its status follows", "phase", plan.Phase)
+		logger.V(1).Info("transition's access pass done; its status follows", "phase", plan.Phase, "resourceVersion", p.ResourceVersion)
 		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
 	}
 	r.accessFirst.forget(p.Name)
@@ -161,7 +167,11 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 // and announcing its events a second time; the watch event of the newer
 // copy is on its way.
 func (r *PartnerReconciler) patchStatus(ctx context.Context, p, next *v1.Partner) error {
-	return r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{}))
+	if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.ownWrites.wrote(p.Name, p.ResourceVersion)
+	return nil
 }
 
 func (r *PartnerReconciler) statusPatchFailed(ctx context.Context, p *v1.Partner, applyErr, err error) (ctrl.Result, error) {

@@ -163,3 +163,63 @@ func TestFailoverPasses(t *testing.T) {
 		t.Errorf("third pass: want the held FailedOver event emitted, got %v", evs)
 	}
 }
+
+// staleGets serves a fixed copy of one Partner, as a cache that has not
+// yet seen the operator's last status write does.
+type staleGets struct {
+	client.Client
+	copy *v1.Partner
+}
+
+func (s staleGets) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if p, ok := obj.(*v1.Partner); ok && key.Name == s.copy.Name {
+		s.copy.DeepCopyInto(p)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestStaleCopyAfterOwnWrite: a pass on a cached copy older than the
+// operator's own status write (sent by a quota recount before the cache
+// caught up) does nothing and looks again after CacheCatchUp; it used to
+// defer the status again and then meet a 409 writing it from that copy.
+func TestStaleCopyAfterOwnWrite(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	ended := metav1.NewTime(now.Add(-time.Second))
+	contract := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1.DistributorContractSpec{
+		Distributor: "Bytec", Region: "DE", StartsAt: metav1.NewTime(now.Add(-time.Hour)), EndsAt: &ended,
+		Entitlements: []v1.TierEntitlement{{Tier: v1.TierReady, Subscriptions: 3, MaxNamespaces: 1}},
+	}}
+	p := partner("a")
+	p.Status = v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "c", EntitledUntil: &ended, ObservedGeneration: 1,
+		Namespaces: []v1.NamespaceStatus{{Name: "a", State: v1.NamespaceGranted, UID: "ns-uid", SubscriptionsHard: 3}}}
+	r, _, c := reconcilerWith(t, faults{}, p, contract, managedNamespace("a"), ourQuota("a"), ourBinding("a"))
+	rec := &reasons{}
+	r.Recorder = rec
+	reconcile := passes(t, r, c)
+
+	_, before := reconcile() // access
+	res, written := reconcile()
+	if written.Status.Phase != v1.PartnerRevoked || written.ResourceVersion == before.ResourceVersion {
+		t.Fatalf("second pass: want the Revoked status written, got phase %s (resourceVersion %s, before %s), result %+v",
+			written.Status.Phase, written.ResourceVersion, before.ResourceVersion, res)
+	}
+
+	r.Client = staleGets{Client: c, copy: before}
+	res, got := reconcile()
+	if res.RequeueAfter != CacheCatchUp || res.Priority != nil {
+		t.Errorf("pass on the copy the status write replaced: want a look again after %s, got %+v", CacheCatchUp, res)
+	}
+	if got.ResourceVersion != written.ResourceVersion || len(rec.list()) != 0 {
+		t.Errorf("pass on the stale copy: want no write and no event, got resourceVersion %s (was %s), events %v",
+			got.ResourceVersion, written.ResourceVersion, rec.list())
+	}
+
+	r.Client = c
+	if res, _ = reconcile(); res.RequeueAfter == CacheCatchUp {
+		t.Errorf("once the cache shows the write: want the pass done, got another look again (%+v)", res)
+	}
+	if evs := rec.list(); !slices.Contains(evs, v1.EventRevoked) {
+		t.Errorf("once the cache shows the write: want the held Revoked event, got %v", evs)
+	}
+}
