@@ -47,18 +47,7 @@ func (r *reasons) list() []string {
 // (no loop) and holds the Revoked event for the deferred pass; the third
 // emits it.
 func TestRevocationPasses(t *testing.T) {
-	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	ended := metav1.NewTime(now.Add(-time.Second))
-	contract := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1.DistributorContractSpec{
-		Distributor: "Bytec", Region: "DE", StartsAt: metav1.NewTime(now.Add(-time.Hour)), EndsAt: &ended,
-		Entitlements: []v1.TierEntitlement{{Tier: v1.TierReady, Subscriptions: 3, MaxNamespaces: 1}},
-	}}
-	p := partner("a")
-	p.Status = v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "c", EntitledUntil: &ended, ObservedGeneration: 1,
-		Namespaces: []v1.NamespaceStatus{{Name: "a", State: v1.NamespaceGranted, UID: "ns-uid", SubscriptionsHard: 3}}}
-	r, applied, c := reconcilerWith(t, faults{}, p, contract, managedNamespace("a"), ourQuota("a"), ourBinding("a"))
-	rec := &reasons{}
-	r.Recorder = rec
+	r, applied, c, rec := revocationDue(t)
 	reconcile := passes(t, r, c)
 
 	res, got := reconcile()
@@ -84,6 +73,25 @@ func TestRevocationPasses(t *testing.T) {
 	if priority(res) == PriorityDeferred || priority(res) == PriorityStatus {
 		t.Errorf("third pass: nothing is left to defer, got result %+v (priority %d)", res, priority(res))
 	}
+}
+
+// revocationDue is partner "acme", Entitled through contract "c" with its
+// namespace, quota and binding in place, after c's end: a revocation due.
+func revocationDue(t *testing.T) (*PartnerReconciler, *recordedApplies, client.Client, *reasons) {
+	t.Helper()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	ended := metav1.NewTime(now.Add(-time.Second))
+	contract := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1.DistributorContractSpec{
+		Distributor: "Bytec", Region: "DE", StartsAt: metav1.NewTime(now.Add(-time.Hour)), EndsAt: &ended,
+		Entitlements: []v1.TierEntitlement{{Tier: v1.TierReady, Subscriptions: 3, MaxNamespaces: 1}},
+	}}
+	p := partner("a")
+	p.Status = v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "c", EntitledUntil: &ended, ObservedGeneration: 1,
+		Namespaces: []v1.NamespaceStatus{{Name: "a", State: v1.NamespaceGranted, UID: "ns-uid", SubscriptionsHard: 3}}}
+	r, applied, c := reconcilerWith(t, faults{}, p, contract, managedNamespace("a"), ourQuota("a"), ourBinding("a"))
+	rec := &reasons{}
+	r.Recorder = rec
+	return r, applied, c, rec
 }
 
 // passes returns a function that reconciles the partner "acme" once and
@@ -184,18 +192,7 @@ func (s staleGets) Get(ctx context.Context, key client.ObjectKey, obj client.Obj
 // caught up) does nothing and looks again after CacheCatchUp; it used to
 // defer the status again and then meet a 409 writing it from that copy.
 func TestStaleCopyAfterOwnWrite(t *testing.T) {
-	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	ended := metav1.NewTime(now.Add(-time.Second))
-	contract := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1.DistributorContractSpec{
-		Distributor: "Bytec", Region: "DE", StartsAt: metav1.NewTime(now.Add(-time.Hour)), EndsAt: &ended,
-		Entitlements: []v1.TierEntitlement{{Tier: v1.TierReady, Subscriptions: 3, MaxNamespaces: 1}},
-	}}
-	p := partner("a")
-	p.Status = v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "c", EntitledUntil: &ended, ObservedGeneration: 1,
-		Namespaces: []v1.NamespaceStatus{{Name: "a", State: v1.NamespaceGranted, UID: "ns-uid", SubscriptionsHard: 3}}}
-	r, _, c := reconcilerWith(t, faults{}, p, contract, managedNamespace("a"), ourQuota("a"), ourBinding("a"))
-	rec := &reasons{}
-	r.Recorder = rec
+	r, _, c, rec := revocationDue(t)
 	reconcile := passes(t, r, c)
 
 	_, before := reconcile() // access
