@@ -132,7 +132,7 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) {
 				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
-				return ctrl.Result{RequeueAfter: staleRetry}, nil
+				return staleRetryBefore(r.untilNext(d)), nil
 			}
 			return ctrl.Result{}, fmt.Errorf("patching status of DistributorContract %s: %w", c.Name, err)
 		}
@@ -163,7 +163,17 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if d.NextTransitionAt.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(now, d.NextTransitionAt) + ContractPhaseAfter, Priority: ptr.To(PriorityDue)}, nil
+	return ctrl.Result{RequeueAfter: r.untilNext(d), Priority: ptr.To(PriorityDue)}, nil
+}
+
+// untilNext is how long from the clock now (the pass took time) until the
+// contract's next pass: ContractPhaseAfter past its next instant; 0 if it
+// has none.
+func (r *ContractReconciler) untilNext(d entitlement.ContractDecision) time.Duration {
+	if d.NextTransitionAt.IsZero() {
+		return 0
+	}
+	return entitlement.RequeueAfter(r.Clock.Now(), d.NextTransitionAt) + ContractPhaseAfter
 }
 
 // ContractPhaseAfter is how long after a contract's instant its own status

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/controllers"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
@@ -39,8 +40,15 @@ func watchPhases(t *testing.T, name string, until v1.ContractPhase, timeout time
 	return nil
 }
 
+// phaseLagLimit is how late a contract's phase may be observed: its own
+// pass runs ContractPhaseAfter past the instant by design (after the
+// partners it supplies), and the rest is the 1 s these tests allowed before
+// that wait existed, for a loaded machine (CI runs every package's control
+// plane on two cores).
+const phaseLagLimit = controllers.ContractPhaseAfter + time.Second
+
 // TestContractLifecycleOnSchedule: Active → Expiring → Grace → Expired, each
-// transition observed within 1 s of its due instant.
+// transition observed within phaseLagLimit of its due instant.
 func TestContractLifecycleOnSchedule(t *testing.T) {
 	needCluster(t)
 	startManager(t, testenv.ManagerOptions{})
@@ -67,8 +75,8 @@ func TestContractLifecycleOnSchedule(t *testing.T) {
 		if lag < 0 {
 			t.Errorf("%s observed %v before it was due", phase, -lag)
 		}
-		if lag > time.Second {
-			t.Errorf("%s observed %v after it was due; want within 1s", phase, lag)
+		if lag > phaseLagLimit {
+			t.Errorf("%s observed %v after it was due; want within %v", phase, lag, phaseLagLimit)
 		}
 	}
 	got := &v1.DistributorContract{}
@@ -157,8 +165,8 @@ func TestContractReplansOnSpecEdit(t *testing.T) {
 	seen := watchPhases(t, c.Name, v1.ContractExpired, 15*time.Second)
 	lag := seen[v1.ContractExpired].Sub(ends)
 	t.Logf("re-planned expiry due %s observed lag %v", ends.Format("15:04:05"), lag.Round(time.Millisecond))
-	if lag < 0 || lag > time.Second {
-		t.Errorf("expiry observed with lag %v, want within [0, 1s]", lag)
+	if lag < 0 || lag > phaseLagLimit {
+		t.Errorf("expiry observed with lag %v, want within [0, %v]", lag, phaseLagLimit)
 	}
 }
 

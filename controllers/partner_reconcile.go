@@ -105,7 +105,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		recorded := p.DeepCopy()
 		entitlement.RecordCreations(&recorded.Status, names)
 		if err := r.patchStatus(ctx, p, recorded); err != nil {
-			return r.statusPatchFailed(ctx, p, nil, err)
+			return r.statusPatchFailed(ctx, p, &plan, nil, err)
 		}
 		p = recorded
 	}
@@ -132,7 +132,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 	r.setStatus(next, &plan, done, applyErr, in.Now)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
 		if err := r.patchStatus(ctx, p, next); err != nil {
-			return r.statusPatchFailed(ctx, p, applyErr, err)
+			return r.statusPatchFailed(ctx, p, &plan, applyErr, err)
 		}
 	}
 	r.observe(p, next, &plan, done, in.Now, holdEvents)
@@ -174,10 +174,17 @@ func (r *PartnerReconciler) patchStatus(ctx context.Context, p, next *v1.Partner
 	return nil
 }
 
-func (r *PartnerReconciler) statusPatchFailed(ctx context.Context, p *v1.Partner, applyErr, err error) (ctrl.Result, error) {
+// statusPatchFailed ends a pass whose status write failed. A conflict (the
+// cached copy was stale) is retried quietly, no later than the plan's next
+// instant.
+func (r *PartnerReconciler) statusPatchFailed(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan, applyErr, err error) (ctrl.Result, error) {
 	if apierrors.IsConflict(err) && applyErr == nil {
 		log.FromContext(ctx).V(1).Info("status changed since this copy was cached; reconciling the newer one")
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+		var due time.Duration
+		if !plan.RequeueAt.IsZero() {
+			due = entitlement.RequeueAfter(r.Clock.Now(), plan.RequeueAt)
+		}
+		return staleRetryBefore(due), nil
 	}
 	return ctrl.Result{}, errors.Join(applyErr, fmt.Errorf("patching status of Partner %s: %w", p.Name, err))
 }
