@@ -320,9 +320,11 @@ type DistributorContract struct {
 
 	// Status is observed by the operator. Until its first reconcile it reads
 	// observedGeneration -1, so kstatus (Flux, Argo CD) reports InProgress
-	// rather than Current.
+	// rather than Current. Only the operator writes it, as one atomic field
+	// for server-side apply (its managedFields list no field of it).
 	// +optional
 	// +kubebuilder:default={"observedGeneration":-1}
+	// +structType=atomic
 	Status DistributorContractStatus `json:"status,omitempty"`
 }
 
