@@ -92,6 +92,15 @@ func (r *report) publish(b *testing.B) {
 		b.Fatal(err)
 	}
 	if docs := os.Getenv("SCALE_DOCS"); docs != "" {
+		// go test runs in the package's directory; a relative path is
+		// the repository's, as typed at its root.
+		if !filepath.IsAbs(docs) {
+			root, err := testcluster.RepoRoot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			docs = filepath.Join(root, docs)
+		}
 		if err := writeBetweenMarkers(docs, r.table()); err != nil {
 			b.Fatal(err)
 		}
