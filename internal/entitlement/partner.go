@@ -42,7 +42,13 @@ type NamespaceObservation struct {
 }
 
 func (o NamespaceObservation) usage(granted bool) NamespaceUsage {
-	return NamespaceUsage{Charged: o.Used, Present: o.Subscriptions, Granted: granted, SpecHard: o.Quota.SpecHard, StatusHard: o.Quota.StatusHard}
+	u := NamespaceUsage{Charged: o.Used, Present: o.Subscriptions, Granted: granted, SpecHard: o.Quota.SpecHard, StatusHard: o.Quota.StatusHard}
+	for _, s := range o.Sales {
+		if s.Created.After(u.LastSale) {
+			u.LastSale = s.Created
+		}
+	}
+	return u
 }
 
 // RoleObservation is what the operator saw of the tier's ClusterRole.

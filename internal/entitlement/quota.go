@@ -1,5 +1,10 @@
 package entitlement
 
+import (
+	"slices"
+	"time"
+)
+
 // NamespaceUsage is how many of a partner's Subscriptions one namespace
 // holds, seen two ways.
 type NamespaceUsage struct {
@@ -21,6 +26,10 @@ type NamespaceUsage struct {
 	// quota admission enforces: kube-controller-manager copies spec to
 	// status). Both 0 without a quota. Only the Strict spread reads them.
 	SpecHard, StatusHard int64
+	// LastSale is when the newest of its Subscriptions was created (zero
+	// when it holds none): the Strict spread's evidence of where the
+	// partner sells.
+	LastSale time.Time
 }
 
 // cap is the most the namespace's quota may admit now: the higher of the
@@ -65,8 +74,9 @@ func SpreadQuota(limit int64, usage []NamespaceUsage) []int64 {
 // not, for a lowered limit, only decreases are written until it does).
 //
 // Each granted namespace's target is its usage plus an even share of what
-// the partner has left (the odd remainder to the namespaces that have used
-// their share first). Targets are only pursued when the spread must move:
+// the partner has left (the odd remainder to the namespaces that sold most
+// recently), a function of usage alone, so that with nobody selling the
+// spread comes to rest. Targets are only pursued when the spread must move:
 // headroom unallocated (a raised limit, a namespace added), more allocated
 // than allowed (a lowered limit), or a namespace out of room while another
 // has spare. A decrease is written at once; a raise only out of the slack
@@ -112,17 +122,13 @@ func SpreadQuotaStrict(limit int64, usage []NamespaceUsage) []int64 {
 	left := max(avail-usedSum, 0)
 	n := int64(len(granted))
 	target := make(map[int]int64, len(granted))
-	order := make([]int, 0, len(granted))
-	for _, i := range granted { // the namespaces out of room first
-		if usage[i].Used() >= usage[i].cap() {
-			order = append(order, i)
-		}
-	}
-	for _, i := range granted {
-		if usage[i].Used() < usage[i].cap() {
-			order = append(order, i)
-		}
-	}
+	// The odd remainder goes to the namespaces that sold most recently
+	// (then in listed order). It depends on usage alone, never on the
+	// limits written: ordered by who is out of room, one odd unit would
+	// ping-pong between two namespaces that hold it in turn, each pass
+	// writing both quotas, with nobody selling.
+	order := slices.Clone(granted)
+	slices.SortStableFunc(order, func(i, j int) int { return usage[j].LastSale.Compare(usage[i].LastSale) })
 	for k, i := range order {
 		share := left / n
 		if int64(k) < left%n {
