@@ -14,6 +14,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,6 +84,37 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The manager caches every answer of the API server about a token (a
+	// refusal for a minute) and about an authorization (a refusal for 30
+	// s). Wait until the API server itself knows both ServiceAccounts and
+	// the binding (its own caches are informers, which lag under load), so
+	// that no scrape below is judged on a stale refusal (CI once saw one).
+	if err := testcluster.Poll(30*time.Second, func() error {
+		for sa, tok := range map[string]string{"scraper": scraper, "stranger": stranger} {
+			tr, err := cs.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: tok}}, metav1.CreateOptions{})
+			if err != nil {
+				return err
+			}
+			if !tr.Status.Authenticated {
+				return fmt.Errorf("the token of %s not authenticated yet: %s", sa, tr.Status.Error)
+			}
+		}
+		sar, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:                  "system:serviceaccount:default:scraper",
+			Groups:                []string{"system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"},
+			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if !sar.Status.Allowed {
+			return fmt.Errorf("scraper not yet allowed GET /metrics: %s", sar.Status.Reason)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the API server: %v", err)
+	}
+
 	// The certificate is self-signed (mount a real one to verify it).
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	get := func(bearer string) (int, string, error) {
@@ -101,7 +133,7 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 	// Ready (/readyz) does not wait for the metrics listener: wait until it
 	// answers at all, then judge the answer.
 	var code int
-	if err := testcluster.Poll(30*time.Second, func() error {
+	if err := testcluster.Poll(60*time.Second, func() error {
 		var err error
 		code, _, err = get("")
 		return err
@@ -114,7 +146,8 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 	if code, _, err := get(stranger); err != nil || code != http.StatusForbidden {
 		t.Errorf("a ServiceAccount without metrics-reader: want 403, got %d (%v)", code, err)
 	}
-	// The binding reaches the authorizer's cache within moments.
+	// The API server allows the scraper (checked above); the manager's
+	// first question about it is this one.
 	if err := testcluster.Poll(30*time.Second, func() error {
 		code, body, err := get(scraper)
 		if err != nil {
