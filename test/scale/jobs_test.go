@@ -134,6 +134,7 @@ func (s *scaleRun) grant(r *report) {
 	s.must(k8s.Create(s.ctx, first))
 	s.must(k8s.Create(s.ctx, second))
 	writes, server, lat, conflicts := s.m.writes(s.b), serverWrites(s.b), s.m.means(s.b), s.m.conflicts(s.b)
+	requests := serverRequests(s.b, true)
 	profiled := s.profile("grant", 30*time.Second)
 	cpu, cpuFrom := cpuTimes(), time.Now()
 	s.partners = make([]string, s.n)
@@ -151,10 +152,17 @@ func (s *scaleRun) grant(r *report) {
 	// first; Ready also needs the quota counted by kube-controller-manager,
 	// so that the API server admits Subscriptions.
 	entitledAt := map[string]time.Time{}
+	var cpuEntitled, requestsEntitled string
 	waitPartners(s.b, 30*time.Minute, s.partners, func(p *v1.Partner) bool {
 		entitled := p.Status.Phase == v1.PartnerEntitled && p.Status.Contract == s.first
 		if _, seen := entitledAt[p.Name]; entitled && !seen {
 			entitledAt[p.Name] = time.Now()
+			if len(entitledAt) == s.n {
+				// Where the time to Entitled went, reads included (the
+				// grant's per-partner growth from 1,000 to 10,000).
+				cpuEntitled = cpuSince(cpu, cpuFrom)
+				requestsEntitled = breakdown(requests, serverRequests(s.b, true), s.n)
+			}
 		}
 		return entitled && conditionTrue(p, v1.ConditionReady)
 	})
@@ -171,7 +179,9 @@ func (s *scaleRun) grant(r *report) {
 	r.add("grant: conflicts (409) per partner", (s.m.conflicts(s.b)-conflicts)/float64(s.n), 0)
 	r.Notes = append(r.Notes, "grant, writes per partner at the API server (every client): "+breakdown(server, serverWrites(s.b), s.n),
 		"grant, the manager's mean latencies (count): "+s.m.means(s.b).since(lat),
-		"grant, CPU until every partner was Ready: "+cpuSince(cpu, cpuFrom))
+		"grant, CPU until every partner was Ready: "+cpuSince(cpu, cpuFrom),
+		"grant, CPU until every partner was Entitled: "+cpuEntitled,
+		"grant, requests per partner at the API server until every partner was Entitled (every client, reads included): "+requestsEntitled)
 	profiled()
 	r.GrantMsPerPartner = float64(took.Milliseconds()) / float64(s.n)
 	s.grantTook = took
