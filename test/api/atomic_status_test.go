@@ -3,16 +3,20 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
 // TestStatusIsAtomicAcrossTheUpgrade: status is one atomic field for
@@ -48,7 +52,21 @@ func TestStatusIsAtomicAcrossTheUpgrade(t *testing.T) {
 	if _, err := crds.Create(ctx, previous, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = crds.Delete(context.Background(), crd.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		// Gone before the next test: while it is being deleted its kind
+		// Partner and category entitlements are still served, and
+		// TestDiscovery would find two of each.
+		_ = crds.Delete(context.Background(), crd.Name, metav1.DeleteOptions{})
+		if err := testcluster.Poll(time.Minute, func() error {
+			_, err := crds.Get(context.Background(), crd.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("CRD %s still there (err %v)", crd.Name, err)
+		}); err != nil {
+			t.Error(err)
+		}
+	})
 	gvr := schema.GroupVersionResource{Group: g, Version: "v1alpha1", Resource: "partners"}
 	partners := dyn.Resource(gvr)
 	p := &unstructured.Unstructured{Object: map[string]any{
