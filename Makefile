@@ -46,7 +46,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and the manager ClusterRole from m
 	@$(MAKE) -s chart
 
 .PHONY: chart
-chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles, admission policy and monitoring files.
+chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles, admission policies and monitoring files.
 	rm -f dist/chart/files/crds/*.yaml dist/chart/files/tier-roles/*.yaml
 	cp config/crd/bases/*.yaml dist/chart/files/crds/
 	cp config/rbac/role.yaml dist/chart/files/manager-role.yaml
@@ -54,6 +54,7 @@ chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles,
 	cp config/prometheus/alerts.yaml dist/chart/files/prometheus-rule.yaml
 	cp config/prometheus/dashboard.json dist/chart/files/grafana-dashboard.json
 	cp config/admission/products-policy.yaml dist/chart/files/admission-policy.yaml
+	cp config/admission-finalizer/finalizer-policy.yaml dist/chart/files/finalizer-policy.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code, docs/api.md and the Argo CD health-check patch.

@@ -37,11 +37,15 @@ func TestGitOpsInstallIsUsableWhenReady(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs its own control plane")
 	}
-	fresh := testcluster.StartForTest(t, testcluster.Options{CRDDirs: []string{t.TempDir()}})
 	root, err := testcluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As config/default installs it: without config/admission-finalizer,
+	// whose policy refuses Partners (503) for the seconds it takes the API
+	// server to learn a new CRD's schema (docs/operations.md).
+	fresh := testcluster.StartForTest(t, testcluster.Options{CRDDirs: []string{t.TempDir()},
+		ManifestDirs: []string{filepath.Join(root, "config", "admission")}})
 	c, err := client.New(fresh.Config, client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ func Start(opts Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts.ManifestDirs = []string{filepath.Join(root, "config", "admission")}
+		opts.ManifestDirs = []string{filepath.Join(root, "config", "admission"), filepath.Join(root, "config", "admission-finalizer")}
 	}
 	dir := opts.Dir
 	if dir == "" {
@@ -188,9 +188,16 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	cfg.QPS, cfg.Burst = 200, 400
 	c.Config = cfg
-	if err := installManifests(cfg, opts.ManifestDirs); err != nil {
+	mutating, err := installManifests(cfg, opts.ManifestDirs)
+	if err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("testcluster: installing %v: %w", opts.ManifestDirs, err)
+	}
+	if mutating {
+		if err := waitAdmitsPartners(cfg); err != nil {
+			_ = c.Stop()
+			return nil, fmt.Errorf("testcluster: waiting for the API server to admit Partners: %w", err)
+		}
 	}
 
 	admin, err := c.env.ControlPlane.AddUser(envtest.User{Name: "testcluster-admin", Groups: []string{"system:masters"}}, cfg)

@@ -106,9 +106,14 @@ func renderKustomize(dir string) ([]*unstructured.Unstructured, error) {
 }
 
 // renderChart renders dist/chart the way `helm template --include-crds`
-// does, for Kubernetes version kube (empty: the test cluster's, or a recent
-// one without a cluster).
+// does, for the test cluster's Kubernetes version (a recent one without a
+// cluster).
 func renderChart(vals map[string]any) ([]*unstructured.Unstructured, error) {
+	return renderChartFor(vals, kubeVersion())
+}
+
+// renderChartFor renders dist/chart for Kubernetes version kv.
+func renderChartFor(vals map[string]any, kv *chartutil.KubeVersion) ([]*unstructured.Unstructured, error) {
 	chrt, err := loader.Load(path("dist", "chart"))
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart: %w", err)
@@ -120,7 +125,7 @@ func renderChart(vals map[string]any) ([]*unstructured.Unstructured, error) {
 	inst.ClientOnly = true
 	inst.Replace = true
 	inst.IncludeCRDs = true
-	inst.KubeVersion = kubeVersion()
+	inst.KubeVersion = kv
 	rel, err := inst.Run(chrt, vals)
 	if err != nil {
 		return nil, fmt.Errorf("rendering the chart: %w", err)
@@ -206,6 +211,13 @@ func deepCopy(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
 // kustomizeDefault is config/default rendered.
 func kustomizeDefault(t *testing.T) []*unstructured.Unstructured {
 	return cached(t, "config/default", func() ([]*unstructured.Unstructured, error) { return renderKustomize("config/default") })
+}
+
+// kustomizeFinalizer is config/admission-finalizer rendered.
+func kustomizeFinalizer(t *testing.T) []*unstructured.Unstructured {
+	return cached(t, "config/admission-finalizer", func() ([]*unstructured.Unstructured, error) {
+		return renderKustomize("config/admission-finalizer")
+	})
 }
 
 // kustomizePrometheus is config/prometheus rendered.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -27,6 +28,10 @@ import (
 // productsPolicy is the ValidatingAdmissionPolicy (and binding) that
 // enforces contract product rules; its name is fixed, not prefixed.
 const productsPolicy = "entitlements-subscription-products"
+
+// finalizerPolicy is the MutatingAdmissionPolicy (and binding) that puts the
+// operator's finalizer on a new Partner; its name is fixed, not prefixed.
+const finalizerPolicy = "entitlements-partner-finalizer"
 
 var tierRoleNames = []string{
 	v1.DefaultClusterRolePrefix + "ready",
@@ -126,10 +131,11 @@ func TestManagerRoleIsGenerated(t *testing.T) {
 // to their sources (sync them with the Makefile's chart target).
 func TestChartCopiesInSync(t *testing.T) {
 	pairs := map[string]string{
-		"config/rbac/role.yaml":                 "dist/chart/files/manager-role.yaml",
-		"config/prometheus/alerts.yaml":         "dist/chart/files/prometheus-rule.yaml",
-		"config/prometheus/dashboard.json":      "dist/chart/files/grafana-dashboard.json",
-		"config/admission/products-policy.yaml": "dist/chart/files/admission-policy.yaml",
+		"config/rbac/role.yaml":                            "dist/chart/files/manager-role.yaml",
+		"config/prometheus/alerts.yaml":                    "dist/chart/files/prometheus-rule.yaml",
+		"config/prometheus/dashboard.json":                 "dist/chart/files/grafana-dashboard.json",
+		"config/admission/products-policy.yaml":            "dist/chart/files/admission-policy.yaml",
+		"config/admission-finalizer/finalizer-policy.yaml": "dist/chart/files/finalizer-policy.yaml",
 	}
 	addDir := func(src, dst, pattern string) {
 		matches, err := filepath.Glob(path(src, pattern))
@@ -166,10 +172,13 @@ func TestChartCopiesInSync(t *testing.T) {
 }
 
 // TestChartMatchesKustomize: with its default values the chart installs the
-// same objects as config/default (but the Namespace, which Helm leaves to
-// --create-namespace), with the same RBAC and the same manager.
+// same objects as config/default and config/admission-finalizer (but the
+// Namespace, which Helm leaves to --create-namespace), with the same RBAC
+// and the same manager.
 func TestChartMatchesKustomize(t *testing.T) {
-	kust, chart := kustomizeDefault(t), chartDefault(t)
+	// On Kubernetes >= 1.36 (the test cluster's) the chart also renders
+	// what config/admission-finalizer adds to config/default there.
+	kust, chart := append(slices.Clone(kustomizeDefault(t)), kustomizeFinalizer(t)...), chartDefault(t)
 	ids := func(objs []*unstructured.Unstructured) []string {
 		var out []string
 		for _, o := range objs {
@@ -349,6 +358,26 @@ func TestChartValues(t *testing.T) {
 		if slices.Contains(tierRoleNames, o.GetName()) {
 			t.Errorf("tierRoles.create=false still renders %s", id(o))
 		}
+	}
+	// The finalizer policy: on by default (TestChartMatchesKustomize), off
+	// when disabled, and left out where its API does not exist.
+	hasPolicy := func(objs []*unstructured.Unstructured) bool {
+		return slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetName() == finalizerPolicy })
+	}
+	if objs, err = renderChart(map[string]any{"finalizerPolicy": map[string]any{"enabled": false}}); err != nil {
+		t.Fatal(err)
+	}
+	if hasPolicy(objs) {
+		t.Errorf("finalizerPolicy.enabled=false still renders %s", finalizerPolicy)
+	}
+	if objs, err = renderChartFor(nil, &chartutil.KubeVersion{Version: "v1.35.4", Major: "1", Minor: "35"}); err != nil {
+		t.Fatal(err)
+	}
+	if hasPolicy(objs) {
+		t.Errorf("Kubernetes 1.35 (no MutatingAdmissionPolicy API) still renders %s", finalizerPolicy)
+	}
+	if !hasPolicy(chartDefault(t)) {
+		t.Errorf("the default render has no %s", finalizerPolicy)
 	}
 }
 

@@ -46,7 +46,11 @@ const (
 // table is the report as a Markdown table.
 func (r *report) table() string {
 	var sb strings.Builder
-	title := fmt.Sprintf("N = %d partners, one namespace each; manager binary with default flags", r.N)
+	policy := "the finalizer policy installed (the chart's default on Kubernetes ≥ 1.36)"
+	if !finalizerPolicy {
+		policy = "no finalizer policy (SCALE_FINALIZER_POLICY=off, as before Kubernetes 1.36)"
+	}
+	title := fmt.Sprintf("N = %d partners, one namespace each; manager binary with default flags; %s", r.N, policy)
 	if r.Title != "" {
 		title = r.Title
 	}

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +38,8 @@ var (
 	k8s     client.Client
 	watcher client.WithWatch
 	bin     string
+	// finalizerPolicy: config/admission-finalizer is installed.
+	finalizerPolicy = true
 )
 
 func TestMain(m *testing.M) {
@@ -50,7 +53,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := testcluster.RunTests(m, benchmarking, testcluster.Options{}, func(c *testcluster.Cluster) error {
+	// SCALE_FINALIZER_POLICY=off installs config/default's admission
+	// policies only (no config/admission-finalizer), as on Kubernetes
+	// before 1.36: the operator then adds every finalizer itself.
+	opts := testcluster.Options{}
+	if os.Getenv("SCALE_FINALIZER_POLICY") == "off" {
+		root, err := testcluster.RepoRoot()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		opts.ManifestDirs = []string{filepath.Join(root, "config", "admission")}
+		finalizerPolicy = false
+	}
+	code := testcluster.RunTests(m, benchmarking, opts, func(c *testcluster.Cluster) error {
 		cluster = c
 		cfg := rest.CopyConfig(c.Config)
 		cfg.QPS, cfg.Burst = -1, 0
