@@ -117,6 +117,24 @@ func (s *scaleRun) baselineExpiry(prefix string) time.Duration {
 	return time.Since(start)
 }
 
+// bareAfter runs the bare client's grant a second time, last: on a
+// cluster that holds the operator's N partners and namespaces as well as
+// the bare client's first N, where its first grant ran on an empty one and
+// the operator's on one with the bare client's N. If the bare client's
+// per-partner time grows as much as the operator's from 1,000 to 10,000
+// when it too runs on the fuller cluster, the growth is the control
+// plane's cost per object stored, not the operator's.
+func (s *scaleRun) bareAfter(r *report) {
+	first := 0.0
+	for _, f := range r.Figures {
+		if f.Name == "grant: until every Partner is Entitled (s)" {
+			first = f.Baseline
+		}
+	}
+	again := s.baselineGrant("sa")
+	r.add("grant: the bare client again, last, on the fuller cluster (s)", again.Seconds(), first)
+}
+
 // grant: N partners, one namespace each, until every one is Entitled. The
 // even-numbered partners list a second, open-ended contract after the
 // first. Then the first contract's end is set (the distributor announces

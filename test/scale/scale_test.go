@@ -123,6 +123,9 @@ func BenchmarkScale(b *testing.B) {
 		if !strings.Contains(skip, "memory") {
 			s.memory(r, setting("SCALE_UNRELATED_NS", 5000), setting("SCALE_UNRELATED_CM", 20000))
 		}
+		if os.Getenv("SCALE_BARE_AFTER") == "1" {
+			s.bareAfter(r)
+		}
 	}
 	r.publish(b)
 }
