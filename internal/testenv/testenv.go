@@ -56,7 +56,7 @@ type Manager struct {
 }
 
 // maxWriteLog bounds WriteLog.
-const maxWriteLog = 50
+const maxWriteLog = 200
 
 func (m *Manager) recordWrite(s string) {
 	m.writesMu.Lock()
@@ -66,8 +66,9 @@ func (m *Manager) recordWrite(s string) {
 	}
 }
 
-// WriteLog returns the method and path of the manager's first writes (at
-// most 50): what a "no writes" assertion prints when it fails.
+// WriteLog returns the method and path of the manager's first writes
+// other than its Leases (at most 200): what a "no writes" assertion prints
+// when it fails.
 func (m *Manager) WriteLog() []string {
 	m.writesMu.Lock()
 	defer m.writesMu.Unlock()

@@ -55,7 +55,7 @@ func TestLeaderElectionHandover(t *testing.T) {
 
 	killedAt := time.Now()
 	a.Stop() // no lease release: as if it crashed
-	aWrites, aLog := a.Writes.Load(), len(a.WriteLog())
+	aWrites, aLease, aLog := a.Writes.Load(), a.LeaseWrites.Load(), len(a.WriteLog())
 	second := testenv.Partner("le-second", v1.TierReady, "DE", []string{c.Name}, "le-second")
 	if err := k8s.Create(ctx(t), second); err != nil {
 		t.Fatal(err)
@@ -69,14 +69,17 @@ func TestLeaderElectionHandover(t *testing.T) {
 	eventually(t, 30*time.Second, "the new leader converges the partner created meanwhile", partnerReady(second.Name))
 	t.Logf("handover %.1fs after the leader died (lease %s); second partner Ready %.1fs after the death", handover.Seconds(), leaseDuration, time.Since(killedAt).Seconds())
 	// Leader election's own "stopped leading" event is bookkeeping, not a
-	// reconcile's write.
+	// reconcile's write; so is a lease renewal its elector had under way
+	// when the in-process stop returned (a crashed process makes none; CI
+	// once saw one, not logged, and failed this check with an empty list).
 	var after []string
 	for _, w := range a.WriteLog()[aLog:] {
 		if !strings.HasPrefix(w, "POST /api/v1/namespaces/default/events") {
 			after = append(after, w)
 		}
 	}
-	if len(after) != 0 || a.Writes.Load()-aWrites > int64(len(a.WriteLog())-aLog) {
-		t.Errorf("the dead leader wrote after it was stopped: %v", after)
+	nonLease := (a.Writes.Load() - aWrites) - (a.LeaseWrites.Load() - aLease)
+	if len(after) != 0 || nonLease > int64(len(a.WriteLog())-aLog) {
+		t.Errorf("the dead leader wrote after it was stopped: %v (%d writes other than its lease, %d logged)", after, nonLease, len(a.WriteLog())-aLog)
 	}
 }
