@@ -19,8 +19,9 @@ import (
 )
 
 // installManifests creates every object of the YAML files in dirs (as
-// config/default would): the admission policies of config/admission. It
-// reports whether one of them was a MutatingAdmissionPolicy.
+// config/default would): the admission policies of config/admission and
+// config/admission-finalizer. It reports whether one of them was a
+// MutatingAdmissionPolicy.
 func installManifests(cfg *rest.Config, dirs []string) (mutating bool, err error) {
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
@@ -69,16 +70,18 @@ const partnerProbe = `{"apiVersion":"entitlements.partnerops.io/v1alpha1","kind"
 "spec":{"displayName":"probe","tier":"Ready","region":"DE","contracts":["probe"],
 "namespaces":["testcluster-probe"],"access":[{"kind":"Group","name":"probe"}]}}`
 
-// partnerFinalizer is the finalizer config/admission's policy adds.
+// partnerFinalizer is the finalizer config/admission-finalizer's policy
+// adds.
 const partnerFinalizer = "entitlements.partnerops.io/revoke"
 
 // waitAdmitsPartners waits until the API server admits a Partner with the
-// finalizer policy in force, when the Partner CRD is installed. A MutatingAdmissionPolicy needs the schema of
-// the resource it mutates, and kube-apiserver learns a new CRD's schema by
-// polling its own OpenAPI every 5 s: until then it answers every create of
-// a resource the policy matches with 503 ("Resource kind ... not found.
-// There can be a delay between when CustomResourceDefinitions are created
-// and when they are available"), whatever the policy's failurePolicy.
+// finalizer policy in force, when the Partner CRD is installed. A
+// MutatingAdmissionPolicy needs the schema of the resource it mutates, and
+// kube-apiserver learns a new CRD's schema by polling its own OpenAPI every
+// 5 s: until then it answers every create of a resource the policy matches
+// with 503 ("Resource kind ... not found. There can be a delay between when
+// CustomResourceDefinitions are created and when they are available"),
+// whatever the policy's failurePolicy.
 func waitAdmitsPartners(cfg *rest.Config) error {
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {

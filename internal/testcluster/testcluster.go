@@ -33,7 +33,9 @@ type Options struct {
 	CRDDirs []string
 	// ManifestDirs are directories of other manifests an install brings
 	// (every *.yaml but kustomization.yaml is created); default the
-	// repository's config/admission (the ValidatingAdmissionPolicy).
+	// repository's config/admission (the ValidatingAdmissionPolicy) and
+	// config/admission-finalizer (the MutatingAdmissionPolicy: the
+	// control plane is Kubernetes 1.37, where the chart installs it).
 	ManifestDirs []string
 	// NoControllerManager skips kube-controller-manager.
 	NoControllerManager bool
