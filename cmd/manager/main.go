@@ -2,11 +2,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -83,15 +80,8 @@ func run() error {
 		return err
 	}
 	// Ready once the informers have synced: before that the manager would
-	// decide from an empty cache.
-	if err := mgr.AddReadyzCheck("caches", func(req *http.Request) error {
-		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
-		defer cancel()
-		if !mgr.GetCache().WaitForCacheSync(ctx) {
-			return errors.New("informer caches have not synced yet")
-		}
-		return nil
-	}); err != nil {
+	// decide from an empty cache. /readyz/caches says which it waits for.
+	if err := mgr.AddReadyzCheck("caches", controllers.CachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
 	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure)

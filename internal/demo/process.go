@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,9 +177,10 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 		if err != nil {
 			return err
 		}
+		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
+			return fmt.Errorf("GET %s: %s%s", url, resp.Status, failedChecks(ctx, hc, url, string(body)))
 		}
 		return nil
 	})
@@ -186,6 +188,30 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("the manager did not become ready: %w; its output:\n%s", err, p.Logs())
 	}
 	return nil
+}
+
+// failedChecks asks each check an aggregated /readyz answer marks failed
+// ("[-]caches failed: reason withheld") for its reason, which only the
+// check's own path gives (/readyz/caches).
+func failedChecks(ctx context.Context, hc *http.Client, url, body string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		name, ok := strings.CutPrefix(line, "[-]")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/"+name, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			fmt.Fprintf(&b, "; %s: %v", name, err)
+			continue
+		}
+		reason, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		fmt.Fprintf(&b, "; %s: %s", name, strings.TrimSpace(string(reason)))
+	}
+	return b.String()
 }
 
 func freePort() (int, error) {
