@@ -41,7 +41,8 @@ func CachesSynced(c cache.Informers) healthz.Checker {
 		var pending, errs []string
 		for _, obj := range watchedKinds() {
 			kind := reflect.TypeOf(obj).Elem().Name()
-			inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+			// ctx has expired; this does not wait, and must not on it.
+			inf, err := c.GetInformer(req.Context(), obj, cache.BlockUntilSynced(false))
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Sprintf("%s: %v", kind, err))
