@@ -83,10 +83,13 @@ func BenchmarkWriteCost(b *testing.B) {
 		}))
 	})
 
+	// cost, when set, receives the kind's CPU per write for the floors.
 	type write struct {
 		name string
 		do   func(i, round int) error
+		cost *float64
 	}
+	var base, status, apply, del float64
 	// Partners are patched from a copy listed before the timed loop, as
 	// the operator patches from its cache.
 	cached := map[string]*v1.Partner{}
@@ -101,61 +104,54 @@ func BenchmarkWriteCost(b *testing.B) {
 		{"ResourceQuota spec, merge patch (the bare client's write)", func(i, round int) error {
 			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"%d"}}}`, v1.SubscriptionQuotaResource, 10+round))
 			return k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: v1.ResourceQuotaName}}, patch)
-		}},
+		}, &base},
 		{"ResourceQuota, server-side apply (the operator's write)", func(i, round int) error {
 			q := corev1ac.ResourceQuota(v1.ResourceQuotaName, ns(i)).
 				WithLabels(map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: ns(i)}).
 				WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{v1.SubscriptionQuotaResource: *resource.NewQuantity(int64(round), resource.DecimalSI)}))
 			return k8s.Apply(s.ctx, q, client.FieldOwner("writecost"), client.ForceOwnership)
-		}},
+		}, &apply},
 		{"RoleBinding, delete (the revocation's other write)", func(i, _ int) error {
 			return k8s.Delete(s.ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: v1.RoleBindingName}})
-		}},
+		}, &del},
 		{"ConfigMap of 1.5 KB, merge patch", func(i, round int) error {
 			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"data":{"round":"%d"}}`, round))
 			return k8s.Patch(s.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns(i), Name: "payload"}}, patch)
-		}},
+		}, nil},
 		{"Partner metadata, merge patch (as the finalizer's)", func(i, round int) error {
 			cur := cached[ns(i)]
 			next := cur.DeepCopy()
 			next.Annotations = map[string]string{"writecost": fmt.Sprint(round)}
 			return k8s.Patch(s.ctx, next, client.MergeFrom(cur))
-		}},
+		}, nil},
 		{"Partner status, merge patch of a transition (optimistic lock)", func(i, round int) error {
 			cur := cached[ns(i)]
 			next := cur.DeepCopy()
 			next.Status = costStatus(ns(i), round, round%2 == 0)
 			return k8s.Status().Patch(s.ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
-		}},
+		}, &status},
 		{"Partner status, update (PUT of the whole object, the same lock)", func(i, round int) error {
 			next := cached[ns(i)].DeepCopy()
 			next.Status = costStatus(ns(i), round, true) // the shape the patch above wrote
 			return k8s.Status().Update(s.ctx, next)
-		}},
+		}, nil},
 	}
 	r := &report{N: n, Date: time.Now().UTC().Format(time.DateOnly),
 		Title: fmt.Sprintf("%d writes of each kind by 8 workers, no manager running; CPU of kube-apiserver and etcd", n)}
-	var base, status, apply, del float64
 	// Each kind once (b.N is ignored, as in BenchmarkScale: a kind is n
 	// writes and reports its own figures; the deletes cannot be repeated).
 	for w, wr := range writesOf {
 		relist()
 		stop := profileAPIServer(b, fmt.Sprintf("writecost-%d", w))
-		cpu, from := cpuTimes(), time.Now()
-		s.must(parallel(n, workers, func(i int) error { return wr.do(i, w+1) }))
-		took := time.Since(from)
-		after := cpuTimes()
+		var took time.Duration
+		ms := apiCPU(func() {
+			from := time.Now()
+			s.must(parallel(n, workers, func(i int) error { return wr.do(i, w+1) }))
+			took = time.Since(from)
+		})
 		stop()
-		ms := 1000 * (after["kube-apiserver"] - cpu["kube-apiserver"] + after["etcd"] - cpu["etcd"]) / float64(n)
-		switch w {
-		case 0:
-			base = ms
-		case 1:
-			apply = ms
-		case 2:
-			del = ms
-		case 5:
-			status = ms
+		if wr.cost != nil {
+			*wr.cost = ms
 		}
 		r.add(wr.name+": API server + etcd CPU per write (ms)", ms, base)
 		r.add(wr.name+": wall time for all (s)", took.Seconds(), 0)
