@@ -2,3 +2,6 @@ package testcluster
 
 // ForcedOnly exposes forcedOnly to the external tests.
 var ForcedOnly = forcedOnly
+
+// LastWords exposes lastWords to the external tests.
+var LastWords = lastWords

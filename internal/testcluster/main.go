@@ -3,19 +3,94 @@ package testcluster
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
 // logTail is how much of the control-plane logs a failing test binary prints.
 const logTail = 20000
 
-// LogTail returns at most the last n bytes of the control-plane logs.
+// LogTail returns at most the last n bytes of the control-plane logs,
+// preceded by which of etcd and kube-apiserver are no longer running and
+// the last lines of each component the tail leaves out: one process's
+// complaints (kube-apiserver's, retrying a dead etcd) can fill the tail
+// and hide why another stopped.
 func (c *Cluster) LogTail(n int) string {
 	logs := c.Logs()
-	if len(logs) > n {
-		logs = logs[len(logs)-n:]
+	tail := logs
+	if len(tail) > n {
+		tail = tail[len(tail)-n:]
 	}
-	return logs
+	var b strings.Builder
+	running := runningChildren()
+	for _, pid := range c.planePIDs {
+		if !running[pid] {
+			fmt.Fprintf(&b, "[testcluster] %s (pid %d) is not running\n", c.planeNames[pid], pid)
+		}
+	}
+	b.WriteString(lastWords(logs, tail, lastWordsLines))
+	b.WriteString(tail)
+	return b.String()
+}
+
+// lastWordsLines is how many of its last lines LogTail shows of a
+// component the tail leaves out.
+const lastWordsLines = 10
+
+// lastWords returns the last lines of each component ("[name] " prefix)
+// in logs that has no line in tail, oldest component first, each line cut
+// to 400 bytes.
+func lastWords(logs, tail string, lines int) string {
+	inTail := map[string]bool{}
+	for line := range strings.Lines(tail) {
+		if name, ok := component(line); ok {
+			inTail[name] = true
+		}
+	}
+	byName := map[string][]string{}
+	var order []string
+	for line := range strings.Lines(logs) {
+		name, ok := component(line)
+		if !ok || inTail[name] {
+			continue
+		}
+		if _, seen := byName[name]; !seen {
+			order = append(order, name)
+		}
+		if len(line) > 400 {
+			line = line[:400] + "…\n"
+		}
+		byName[name] = append(byName[name], line)
+		if len(byName[name]) > lines {
+			byName[name] = byName[name][1:]
+		}
+	}
+	var b strings.Builder
+	for _, name := range order {
+		fmt.Fprintf(&b, "---- last %d lines of %s, before the tail ----\n", len(byName[name]), name)
+		for _, l := range byName[name] {
+			b.WriteString(l)
+			if !strings.HasSuffix(l, "\n") {
+				b.WriteByte('\n')
+			}
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString("---- tail ----\n")
+	}
+	return b.String()
+}
+
+// component is the name in a log line's "[name] " prefix.
+func component(line string) (string, bool) {
+	if !strings.HasPrefix(line, "[") {
+		return "", false
+	}
+	end := strings.Index(line, "] ")
+	if end < 2 || strings.ContainsAny(line[1:end], " \t") {
+		return "", false
+	}
+	return line[1:end], true
 }
 
 // RunTests is the body of a TestMain whose tests share one control plane:

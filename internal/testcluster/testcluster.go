@@ -73,7 +73,8 @@ type Cluster struct {
 	logs *TailBuffer
 	opts Options
 
-	planePIDs []int // etcd and kube-apiserver
+	planePIDs  []int          // etcd and kube-apiserver
+	planeNames map[int]string // their names, by pid
 	// restarted are kube-apiservers RestartAPIServer started in place of
 	// envtest's.
 	restarted []*Child
@@ -246,6 +247,10 @@ func (c *Cluster) startPlane() (*rest.Config, error) {
 		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); !before[pid] &&
 			(strings.TrimSpace(string(comm)) == "etcd" || strings.TrimSpace(string(comm)) == "kube-apiserver") {
 			c.planePIDs = append(c.planePIDs, pid)
+			if c.planeNames == nil {
+				c.planeNames = map[int]string{}
+			}
+			c.planeNames[pid] = strings.TrimSpace(string(comm))
 		}
 	}
 	return cfg, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,6 +184,59 @@ func TestForcedOnly(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLastWordsShowWhatTheTailLeavesOut(t *testing.T) {
+	logs := "[etcd] starting\n[etcd] panic: out of space\n" +
+		"[kube-apiserver] retrying 1\n[kube-apiserver] retrying 2\n[kube-apiserver] retrying 3\n"
+	tail := logs[strings.Index(logs, "[kube-apiserver] retrying 2"):]
+	for _, tc := range []struct {
+		name, tail string
+		lines      int
+		want       string
+	}{
+		{"etcd only before the tail", tail, 1, "---- last 1 lines of etcd, before the tail ----\n[etcd] panic: out of space\n---- tail ----\n"},
+		{"two of its lines", tail, 2, "---- last 2 lines of etcd, before the tail ----\n[etcd] starting\n[etcd] panic: out of space\n---- tail ----\n"},
+		{"every component in the tail", logs, 10, ""},
+		{"an untagged line is nobody's", "x", 10, "---- last 2 lines of etcd, before the tail ----\n[etcd] starting\n[etcd] panic: out of space\n" +
+			"---- last 3 lines of kube-apiserver, before the tail ----\n[kube-apiserver] retrying 1\n[kube-apiserver] retrying 2\n[kube-apiserver] retrying 3\n---- tail ----\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := testcluster.LastWords(logs, tc.tail, tc.lines); got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// A test that fails because etcd died says so, even when kube-apiserver's
+// retries fill the tail.
+func TestLogTailSaysEtcdIsGone(t *testing.T) {
+	c := testcluster.StartForTest(t, testcluster.Options{StopGrace: 5 * time.Second})
+	var etcd int
+	for _, pid := range c.PIDs() {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "etcd" {
+			etcd = pid
+		}
+	}
+	if etcd == 0 {
+		t.Fatalf("no etcd among %v", c.PIDs())
+	}
+	if err := syscall.Kill(etcd, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("[testcluster] etcd (pid %d) is not running", etcd)
+	poll(t, 30*time.Second, "LogTail naming the dead etcd", func() error {
+		if got := c.LogTail(200); !strings.HasPrefix(got, want) {
+			return fmt.Errorf("LogTail starts %q", firstLine(got))
+		}
+		return nil
+	})
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func alive(pid int) bool {
