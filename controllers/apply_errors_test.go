@@ -73,7 +73,7 @@ func applyKey(obj runtime.ApplyConfiguration) string {
 }
 
 type faults struct {
-	create, apply, delete, statusPatch, get map[string]error // by kind/namespace key ("*" for any)
+	create, apply, delete, statusWrite, get map[string]error // by kind/namespace key ("*" for any)
 }
 
 func pick(m map[string]error, key string) error {
@@ -132,11 +132,11 @@ func reconcilerWith(t *testing.T, f faults, objs ...client.Object) (*PartnerReco
 			applied.add("apply " + key)
 			return nil // recorded, not stored: these tests look at the calls
 		},
-		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			if err := pick(f.statusPatch, kindKey(obj)); err != nil {
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			if err := pick(f.statusWrite, kindKey(obj)); err != nil {
 				return err
 			}
-			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 	}
 	s := NewScheme()

@@ -51,7 +51,7 @@ func (r *ContractReconciler) recountDelay(name string) time.Duration {
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts,verbs=get;list;watch
-// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts/status,verbs=get;patch
+// +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts/status,verbs=get;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile computes the contract's phase at the injected clock's now,
@@ -127,14 +127,16 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	setCondition(&next.Status.Conditions, ready, now)
 
 	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
-		// Optimistic lock: a stale cached copy must not re-announce a phase
-		// change the status already records (see the Partner reconciler).
-		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+		// A PUT carrying the cached copy's resourceVersion, the optimistic
+		// lock: a stale copy must not re-announce a phase change the status
+		// already records (see PartnerReconciler.writeStatus).
+		next.ResourceVersion = c.ResourceVersion
+		if err := r.Client.Status().Update(ctx, next); err != nil {
 			if apierrors.IsConflict(err) {
 				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
 				return staleRetryBefore(r.untilNext(d)), nil
 			}
-			return ctrl.Result{}, fmt.Errorf("patching status of DistributorContract %s: %w", c.Name, err)
+			return ctrl.Result{}, fmt.Errorf("writing status of DistributorContract %s: %w", c.Name, err)
 		}
 	}
 	if d.Changed {

@@ -118,7 +118,7 @@ func (r *PartnerReconciler) markDeleting(ctx context.Context, p *v1.Partner) err
 		}
 		setCondition(&next.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: v1.ReasonDeleting, Message: msg, ObservedGeneration: p.Generation}, now)
 	}
-	if err := r.patchStatus(ctx, p, next); err != nil {
+	if err := r.writeStatus(ctx, p, next); err != nil {
 		return err
 	}
 	*p = *next

@@ -25,27 +25,27 @@ func TestStatusPatchFailures(t *testing.T) {
 	r, _, _ := reconcilerWith(t, faults{})
 	p := partner("a")
 	none := &entitlement.PartnerPlan{}
-	res, err := r.statusPatchFailed(context.Background(), p, none, nil, errConflict)
+	res, err := r.statusWriteFailed(context.Background(), p, none, nil, errConflict)
 	if err != nil || res.RequeueAfter != staleRetry {
 		t.Errorf("409 on the status patch: want a quiet retry after %v, got %v, %v", staleRetry, res, err)
 	}
 	// The pass that met the conflict had taken the place of the one queued
 	// for the partner's next instant: the retry must not come after it.
 	soon := &entitlement.PartnerPlan{RequeueAt: r.Clock.Now().Add(300 * time.Millisecond)}
-	res, err = r.statusPatchFailed(context.Background(), p, soon, nil, errConflict)
+	res, err = r.statusWriteFailed(context.Background(), p, soon, nil, errConflict)
 	if err != nil || res.RequeueAfter != 300*time.Millisecond || res.Priority == nil || *res.Priority != PriorityDue {
 		t.Errorf("409 with a transition due in 300ms: want a retry at it (PriorityDue), got %+v, %v", res, err)
 	}
 	later := &entitlement.PartnerPlan{RequeueAt: r.Clock.Now().Add(time.Hour)}
-	if res, _ = r.statusPatchFailed(context.Background(), p, later, nil, errConflict); res.RequeueAfter != staleRetry {
+	if res, _ = r.statusWriteFailed(context.Background(), p, later, nil, errConflict); res.RequeueAfter != staleRetry {
 		t.Errorf("409 with a transition due in 1h: want a retry after %v, got %+v", staleRetry, res)
 	}
-	_, err = r.statusPatchFailed(context.Background(), p, none, nil, errServer)
+	_, err = r.statusWriteFailed(context.Background(), p, none, nil, errServer)
 	if err == nil || !strings.Contains(err.Error(), "status of Partner acme") || !strings.Contains(err.Error(), "etcd timeout") {
 		t.Errorf("500 on the status patch: want an error naming the partner and the cause, got %v", err)
 	}
 	applyErr := errors.New("quota refused")
-	_, err = r.statusPatchFailed(context.Background(), p, none, applyErr, errConflict)
+	_, err = r.statusWriteFailed(context.Background(), p, none, applyErr, errConflict)
 	if err == nil || !strings.Contains(err.Error(), "quota refused") {
 		t.Errorf("409 after an apply error: want the apply error kept, got %v", err)
 	}
@@ -59,7 +59,7 @@ func TestReconcileErrorsNameTheObject(t *testing.T) {
 	}{
 		{"get Partner 500", faults{get: map[string]error{"Partner/acme": errServer}}, "getting Partner acme"},
 		{"get contract 500", faults{get: map[string]error{"DistributorContract/c": errServer}}, "DistributorContract c for Partner acme"},
-		{"status patch 500", faults{statusPatch: map[string]error{"Partner/acme": errServer}}, "patching status of Partner acme"},
+		{"status write 500", faults{statusWrite: map[string]error{"Partner/acme": errServer}}, "writing status of Partner acme"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestContractConflictKeepsItsInstant(t *testing.T) {
 				WithStatusSubresource(&v1.DistributorContract{}).
 				WithIndex(&v1.Partner{}, IndexPartnerSupplier, func(o client.Object) []string { return nonEmpty(o.(*v1.Partner).Status.Contract) }).
 				WithInterceptorFuncs(interceptor.Funcs{
-					SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+					SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
 						return errConflict
 					},
 				}).Build()
