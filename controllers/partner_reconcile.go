@@ -168,7 +168,8 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 // newer status and announcing its events a second time; the watch event of
 // the newer copy is on its way. A PUT rather than a merge patch with the
 // same lock: kube-apiserver need not apply a patch to the stored object,
-// 0.89-0.92x the CPU (BenchmarkWriteCost, docs/benchmarks.md). Nothing
+// 0.89-1.00x the CPU over five runs (BenchmarkWriteCost,
+// docs/benchmarks.md). Nothing
 // else writes a Partner's status, so the whole of it is the operator's.
 func (r *PartnerReconciler) writeStatus(ctx context.Context, p, next *v1.Partner) error {
 	next.ResourceVersion = p.ResourceVersion // the lock: never an unconditional PUT

@@ -52,6 +52,7 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, downFor time.Duration) (
 	for i, p := range c.planePIDs {
 		if p == pid {
 			c.planePIDs[i] = rp.Pid()
+			c.planeNames[rp.Pid()] = "kube-apiserver"
 		}
 	}
 	cs, err := kubernetes.NewForConfig(c.Config)
