@@ -8,9 +8,10 @@
 # (PR_SET_PDEATHSIG), so a test binary that panics or is killed never leaves a
 # control plane behind. Idempotent: each binary is rebuilt only when missing or
 # when its recorded version (pin + recipe) differs. A cold build (empty Go
-# caches) takes about 8 minutes on two cores, most of it compiling Kubernetes
-# (measured within a 14m35s cold `.ci/run`); with a warm Go build cache, a
-# couple of minutes.
+# caches) takes 8 to 12 minutes on two cores, most of it compiling
+# Kubernetes (8 within a 14m35s cold `.ci/run`; 12m03s alone with an empty
+# build cache on 2026-12-05); with a warm Go build cache, a couple of
+# minutes.
 set -euo pipefail
 
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}"
