@@ -9,9 +9,9 @@
 # control plane behind. Idempotent: each binary is rebuilt only when missing or
 # when its recorded version (pin + recipe) differs. A cold build (empty Go
 # caches) takes 8 to 12 minutes on two cores, most of it compiling
-# Kubernetes (8 within a 14m35s cold `.ci/run`; 12m03s alone with an empty
-# build cache on 2026-12-05); with a warm Go build cache, a couple of
-# minutes.
+# Kubernetes (about 8 within a 14m35s cold `.ci/run`; 12m03s alone on
+# 2026-12-05 with an empty build cache, the modules already downloaded);
+# with a warm Go build cache, a couple of minutes.
 set -euo pipefail
 
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}"
