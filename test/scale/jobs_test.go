@@ -340,11 +340,21 @@ func (s *scaleRun) staggered(r *report, k int) {
 		ends[n] = t0.Add(time.Duration(i/10) * time.Second)
 	}
 	waitPartners(s.b, time.Until(t0), names, func(p *v1.Partner) bool { return p.Status.Phase == v1.PartnerEntitled })
+	select {
+	case <-time.After(time.Until(t0) - 500*time.Millisecond):
+	case <-s.ctx.Done():
+	}
+	writes, server := s.m.writes(s.b), serverRequests(s.b, false)
 	at := waitPartners(s.b, 10*time.Minute, names, func(p *v1.Partner) bool { return p.Status.Phase == v1.PartnerRevoked })
 	l := lags(at, func(name string) time.Time { return ends[name] })
 	r.add("staggered expiry: p50 lag (ms)", quantile(l, 0.5), 0)
 	r.add("staggered expiry: p99 lag (ms)", quantile(l, 0.99), 0)
 	r.add("staggered expiry: max lag (ms)", l[len(l)-1], 0)
+	// Every write a revocation brought, its contract's and the deferred
+	// pass's included: until the manager has been quiet for 5 s.
+	s.m.quiet(s.b, 5*time.Second, 5*time.Minute)
+	r.add("staggered expiry: writes per partner", (s.m.writes(s.b)-writes)/float64(k), 0)
+	r.Notes = append(r.Notes, "staggered expiry, writes per partner at the API server (every client, its contract's included): "+breakdown(server, serverRequests(s.b, false), k))
 }
 
 // memory: the manager's peak RSS from a fresh start until it is quiet,
