@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,11 @@ type recordedApplies struct {
 }
 
 func (r *recordedApplies) add(s string) { r.mu.Lock(); r.seen = append(r.seen, s); r.mu.Unlock() }
+func (r *recordedApplies) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
 func (r *recordedApplies) has(s string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

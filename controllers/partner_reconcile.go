@@ -110,7 +110,11 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		p = recorded
 	}
 
-	done, applyErr := r.apply(ctx, p, &plan)
+	done, reused := r.accessFirst.applied(p, &plan)
+	var applyErr error
+	if !reused {
+		done, applyErr = r.apply(ctx, p, &plan)
+	}
 	var forbidden *bindForbiddenError
 	if errors.As(applyErr, &forbidden) {
 		// The API server refused the binding (the operator may not bind this
@@ -123,7 +127,7 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 
 	// A transition's events wait for the next pass, like its views.
 	holdEvents := plan.DeferViews(&p.Status)
-	if applyErr == nil && plan.StatusAfterAccess(&p.Status) && r.accessFirst.deferStatus(p) {
+	if applyErr == nil && plan.StatusAfterAccess(&p.Status) && r.accessFirst.deferStatus(p, &plan, done) {
 		logger.V(1).Info("transition's access pass done; its status follows", "phase", plan.Phase, "resourceVersion", p.ResourceVersion)
 		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
 	}
@@ -147,9 +151,11 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		res.Priority = ptr.To(PriorityDue)
 		logger.V(1).Info("next planned change", "at", plan.RequeueAt, "after", res.RequeueAfter)
 	}
-	if done.viewsDeferred || r.held.has(p.Name) {
+	if done.viewsDeferred || r.held.has(p.Name) || reused {
 		// The namespaces' labels and view and the events next, after the
-		// transitions due now (see entitlement.PartnerPlan.DeferViews).
+		// transitions due now (see entitlement.PartnerPlan.DeferViews); after
+		// a pass that reused the access pass's writes, a full one (see
+		// accessFirst).
 		res.RequeueAfter, res.Priority = time.Millisecond, ptr.To(PriorityDeferred)
 	}
 	if plan.Stalled != nil {

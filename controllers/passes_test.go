@@ -58,9 +58,13 @@ func TestRevocationPasses(t *testing.T) {
 		t.Errorf("first pass: want the status left for a pass at priority %d, got phase %s, result %+v (priority %d)", PriorityStatus, got.Status.Phase, res, priority(res))
 	}
 
+	accessWrites := len(applied.list())
 	res, got = reconcile()
 	if got.Status.Phase != v1.PartnerRevoked {
 		t.Errorf("second pass: want the status Revoked (even with the old quota still cached), got %s", got.Status.Phase)
+	}
+	if again := applied.list()[accessWrites:]; len(again) != 0 {
+		t.Errorf("second pass: same plan at the same resourceVersion, want the first pass's writes reused, not sent again; got %v", again)
 	}
 	if priority(res) != PriorityDeferred || len(rec.list()) != 0 {
 		t.Errorf("second pass: want the events held for a pass at priority %d, got result %+v (priority %d), events %v", PriorityDeferred, res, priority(res), rec.list())
@@ -72,6 +76,41 @@ func TestRevocationPasses(t *testing.T) {
 	}
 	if priority(res) == PriorityDeferred || priority(res) == PriorityStatus {
 		t.Errorf("third pass: nothing is left to defer, got result %+v (priority %d)", res, priority(res))
+	}
+}
+
+// TestStatusPassPlansChangedWrites: the contract is extended between the
+// access pass and the status pass. The status pass's plan writes other
+// children (the binding back), so it applies them instead of reusing the
+// access pass's outcome, and the status says Entitled.
+func TestStatusPassPlansChangedWrites(t *testing.T) {
+	r, applied, c, _ := revocationDue(t)
+	reconcile := passes(t, r, c)
+
+	if res, _ := reconcile(); priority(res) != PriorityStatus {
+		t.Fatalf("first pass: want the status left for a pass at priority %d, got %+v", PriorityStatus, res)
+	}
+	contract := &v1.DistributorContract{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "c"}, contract); err != nil {
+		t.Fatal(err)
+	}
+	contract.Spec.EndsAt = &metav1.Time{Time: contract.Spec.StartsAt.Add(48 * time.Hour)}
+	if err := c.Update(context.Background(), contract); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "entitlements-partner-ready",
+		Labels: map[string]string{v1.LabelBindable: "true"}}}
+	if err := c.Create(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	accessWrites := len(applied.list())
+
+	_, got := reconcile()
+	if again := applied.list()[accessWrites:]; !slices.Contains(again, "apply RoleBinding/a") {
+		t.Errorf("second pass: the plan binds again, want the binding applied, got %v", again)
+	}
+	if got.Status.Phase != v1.PartnerEntitled {
+		t.Errorf("second pass: want Entitled on the extended contract, got %s", got.Status.Phase)
 	}
 }
 

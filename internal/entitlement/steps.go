@@ -1,6 +1,13 @@
 package entitlement
 
-import v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+import (
+	"maps"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+)
 
 // Step is one write in a namespace.
 type Step int
@@ -107,4 +114,27 @@ func (p PartnerPlan) DeferViews(old *v1.PartnerStatus) bool {
 // transition pays one more pass through the queue.
 func (p PartnerPlan) StatusAfterAccess(old *v1.PartnerStatus) bool {
 	return p.DeferViews(old)
+}
+
+// SameWrites reports whether two plans write the same children: the same
+// role, strays and, namespace by namespace, the same labels, view,
+// RoleBinding and quota. What only the status shows (counts, messages) is
+// not compared.
+func (p *PartnerPlan) SameWrites(o *PartnerPlan) bool {
+	return p.ClusterRole == o.ClusterRole &&
+		slices.Equal(p.Strays, o.Strays) &&
+		slices.EqualFunc(p.Namespaces, o.Namespaces, sameNamespaceWrites)
+}
+
+// sameNamespaceWrites compares field by field: a NamespacePlan holds a
+// time.Time, which equality.Semantic cannot walk.
+func sameNamespaceWrites(a, b NamespacePlan) bool {
+	return a.Name == b.Name && a.State == b.State &&
+		a.Create == b.Create && a.Manage == b.Manage && a.Bind == b.Bind &&
+		a.UID == b.UID && a.Adopted == b.Adopted &&
+		a.RevokeChildren == b.RevokeChildren &&
+		maps.Equal(a.View, b.View) && maps.Equal(a.Labels, b.Labels) &&
+		a.Recount.Equal(b.Recount) &&
+		a.SubscriptionsHard == b.SubscriptionsHard &&
+		equality.Semantic.DeepEqual(a.ExtraQuota, b.ExtraQuota)
 }

@@ -2,6 +2,10 @@ package entitlement
 
 import (
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
@@ -50,6 +54,50 @@ func TestStatusAfterAccess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.plan.StatusAfterAccess(&tc.old); got != tc.want {
 				t.Errorf("StatusAfterAccess: want %v, got %v", tc.want, got)
+			}
+		})
+	}
+}
+
+func TestSameWrites(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	base := func() PartnerPlan {
+		return PartnerPlan{Phase: v1.PartnerRevoked, ClusterRole: "entitlements-partner-ready", Strays: []string{"x"},
+			Namespaces: []NamespacePlan{{Name: "a", State: v1.NamespaceRevoked, Manage: true, UID: "u",
+				Labels: map[string]string{"l": "1"}, View: map[string]string{"v": "1"}, Recount: at,
+				ExtraQuota: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}, Used: 2, Message: "m"}}}
+	}
+	cases := []struct {
+		name   string
+		change func(*PartnerPlan)
+		want   bool
+	}{
+		{"identical (with a recount time, which equality.Semantic cannot walk)", func(*PartnerPlan) {}, true},
+		{"status-only fields differ", func(p *PartnerPlan) {
+			p.Namespaces[0].Used, p.Namespaces[0].Message, p.Phase = 3, "other", v1.PartnerEntitled
+		}, true},
+		{"same recount instant, other location", func(p *PartnerPlan) { p.Namespaces[0].Recount = at.In(time.FixedZone("x", 3600)) }, true},
+		{"same quantity, other form", func(p *PartnerPlan) {
+			p.Namespaces[0].ExtraQuota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1e1")}
+		}, true},
+		{"role", func(p *PartnerPlan) { p.ClusterRole = "" }, false},
+		{"strays", func(p *PartnerPlan) { p.Strays = nil }, false},
+		{"bind", func(p *PartnerPlan) { p.Namespaces[0].Bind = true }, false},
+		{"create", func(p *PartnerPlan) { p.Namespaces[0].Create = true }, false},
+		{"quota", func(p *PartnerPlan) { p.Namespaces[0].SubscriptionsHard = 3 }, false},
+		{"extra quota", func(p *PartnerPlan) { p.Namespaces[0].ExtraQuota = nil }, false},
+		{"recount", func(p *PartnerPlan) { p.Namespaces[0].Recount = at.Add(time.Second) }, false},
+		{"labels", func(p *PartnerPlan) { p.Namespaces[0].Labels = nil }, false},
+		{"view", func(p *PartnerPlan) { p.Namespaces[0].View = map[string]string{"v": "2"} }, false},
+		{"uid", func(p *PartnerPlan) { p.Namespaces[0].UID = "w" }, false},
+		{"one more namespace", func(p *PartnerPlan) { p.Namespaces = append(p.Namespaces, NamespacePlan{Name: "b"}) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := base(), base()
+			tc.change(&b)
+			if got := a.SameWrites(&b); got != tc.want {
+				t.Errorf("SameWrites: want %v, got %v", tc.want, got)
 			}
 		})
 	}
