@@ -44,8 +44,9 @@ func (r *reasons) list() []string {
 // partner. The first pass takes the access away (RoleBinding deleted,
 // quota written) and leaves the status for a pass at PriorityStatus; the
 // second writes the status even though its cache still shows the old quota
-// (no loop) and holds the Revoked event for the deferred pass; the third
-// emits it.
+// (no loop), sends nothing else (it plans the same writes: the first pass's
+// outcome is reused) and holds the Revoked event for the deferred pass; the
+// third emits it.
 func TestRevocationPasses(t *testing.T) {
 	r, applied, c, rec := revocationDue(t)
 	reconcile := passes(t, r, c)
