@@ -40,7 +40,9 @@ type accessFirst struct {
 }
 
 // accessPass is what a transition's first pass wrote: at which
-// resourceVersion of the Partner, to what plan, with what outcome.
+// resourceVersion of the Partner, to what plan (its writes only: a
+// thousand partners can be between their two passes at once), with what
+// outcome.
 type accessPass struct {
 	rv      string
 	plan    entitlement.PartnerPlan
@@ -59,7 +61,7 @@ func (a *accessFirst) deferStatus(p *v1.Partner, plan *entitlement.PartnerPlan, 
 	if a.done == nil {
 		a.done = map[string]accessPass{}
 	}
-	a.done[p.Name] = accessPass{rv: p.ResourceVersion, plan: *plan, applied: done}
+	a.done[p.Name] = accessPass{rv: p.ResourceVersion, plan: plan.Writes(), applied: done}
 	return true
 }
 

@@ -126,6 +126,12 @@ func (p *PartnerPlan) SameWrites(o *PartnerPlan) bool {
 		slices.EqualFunc(p.Namespaces, o.Namespaces, sameNamespaceWrites)
 }
 
+// Writes is the part of the plan SameWrites compares: what to keep of a
+// plan to compare it later, without its history, conditions and events.
+func (p *PartnerPlan) Writes() PartnerPlan {
+	return PartnerPlan{ClusterRole: p.ClusterRole, Namespaces: p.Namespaces, Strays: p.Strays}
+}
+
 // sameNamespaceWrites compares field by field: a NamespacePlan holds a
 // time.Time, which equality.Semantic cannot walk.
 func sameNamespaceWrites(a, b NamespacePlan) bool {

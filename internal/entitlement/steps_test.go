@@ -99,6 +99,9 @@ func TestSameWrites(t *testing.T) {
 			if got := a.SameWrites(&b); got != tc.want {
 				t.Errorf("SameWrites: want %v, got %v", tc.want, got)
 			}
+			if kept := a.Writes(); kept.SameWrites(&b) != tc.want {
+				t.Errorf("SameWrites of the plan's Writes: want %v, like the whole plan's", tc.want)
+			}
 		})
 	}
 }
