@@ -32,8 +32,9 @@ const PriorityStatus = 5
 // the first pass often does not show the quota just written, cost 0.57
 // extra quota applies a partner in the staggered expiry
 // (docs/benchmarks.md): no-ops on the server, but each a round trip in
-// front of the status write. Whatever changed in the cluster between the two passes
-// is seen by the deferred pass that always follows a reused one.
+// front of the status write. Whatever changed in the cluster between the
+// two passes is seen by the deferred pass that always follows a reused
+// one.
 type accessFirst struct {
 	mu   sync.Mutex
 	done map[string]accessPass
