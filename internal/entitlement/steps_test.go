@@ -1,6 +1,7 @@
 package entitlement
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -103,5 +104,54 @@ func TestSameWrites(t *testing.T) {
 				t.Errorf("SameWrites of the plan's Writes: want %v, like the whole plan's", tc.want)
 			}
 		})
+	}
+}
+
+// TestSameWritesCoversEveryField: a field added to NamespacePlan or
+// PartnerPlan must be either compared by SameWrites or listed here as one
+// only the status (or the requeue) uses; otherwise a status pass could reuse an access
+// pass that wrote something else.
+func TestSameWritesCoversEveryField(t *testing.T) {
+	statusOnly := map[string]bool{"Used": true, "Message": true}
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	base := func() PartnerPlan {
+		return PartnerPlan{Namespaces: []NamespacePlan{{Name: "a", Recount: at,
+			Labels: map[string]string{"l": "1"}, View: map[string]string{"v": "1"}}}}
+	}
+	nsType := reflect.TypeFor[NamespacePlan]()
+	for i := range nsType.NumField() {
+		f := nsType.Field(i)
+		a, b := base(), base()
+		v := reflect.ValueOf(&b.Namespaces[0]).Elem().Field(i)
+		switch {
+		case f.Type == reflect.TypeFor[time.Time]():
+			v.Set(reflect.ValueOf(at.Add(time.Second)))
+		case v.Kind() == reflect.String:
+			v.SetString(v.String() + "x")
+		case v.Kind() == reflect.Bool:
+			v.SetBool(!v.Bool())
+		case v.Kind() == reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case v.Kind() == reflect.Map:
+			m := reflect.MakeMap(f.Type)
+			m.SetMapIndex(reflect.ValueOf("zz").Convert(f.Type.Key()), reflect.New(f.Type.Elem()).Elem())
+			v.Set(m)
+		default:
+			t.Fatalf("NamespacePlan.%s (%s): teach this test to change it", f.Name, f.Type)
+		}
+		if got, want := a.SameWrites(&b), statusOnly[f.Name]; got != want {
+			t.Errorf("NamespacePlan.%s changed: SameWrites = %v, want %v (compare it, or list it as status-only)", f.Name, got, want)
+		}
+	}
+
+	writes := map[string]bool{"ClusterRole": true, "Namespaces": true, "Strays": true}
+	// What the status shows, and when to look again: not written to children.
+	notWrites := map[string]bool{"RequeueAt": true, "Phase": true, "Supply": true, "Successor": true, "Used": true, "Hard": true,
+		"Conditions": true, "Remove": true, "Stalled": true, "Reconciling": true, "Performance": true,
+		"Next": true, "History": true, "Events": true}
+	for f := range reflect.TypeFor[PartnerPlan]().Fields() {
+		if writes[f.Name] == notWrites[f.Name] {
+			t.Errorf("PartnerPlan.%s: say whether SameWrites compares it (a write) or not (status or scheduling only)", f.Name)
+		}
 	}
 }
