@@ -1,11 +1,14 @@
 package testcluster
 
 import (
+	"errors"
 	"os/exec"
 	"runtime"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Child is a process that cannot outlive this one: it gets SIGTERM when
@@ -14,11 +17,24 @@ import (
 // group, so that a terminal's Ctrl-C reaches only this process, which stops
 // its children in order. The control plane's processes, the demo's manager
 // and the chaos tests' managers are all Children.
+//
+// Stop and Kill signal the child's process group only while the child has
+// not been reaped: once it has, its pid (and so its group id) is free for
+// the system to give to another process — with pid_max at 32768 that
+// happens within a test run — and a late Stop would signal whatever group
+// now has that id (it stopped another test's etcd once).
 type Child struct {
 	Cmd      *exec.Cmd
 	done     chan struct{}
 	waitErr  error
 	stopOnce sync.Once
+
+	mu sync.Mutex
+	// exited is set once the child has exited, before it is reaped: until
+	// then its pid is still its own.
+	exited bool
+	// kill sends a signal (syscall.Kill; tests record it).
+	kill func(pid int, sig syscall.Signal) error
 }
 
 // StartChild starts cmd as a Child.
@@ -27,7 +43,7 @@ func StartChild(cmd *exec.Cmd) (*Child, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig, cmd.SysProcAttr.Setpgid = syscall.SIGTERM, true
-	c := &Child{Cmd: cmd, done: make(chan struct{})}
+	c := &Child{Cmd: cmd, done: make(chan struct{}), kill: syscall.Kill}
 	started := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread exits with this goroutine, after the
@@ -38,6 +54,10 @@ func StartChild(cmd *exec.Cmd) (*Child, error) {
 			return
 		}
 		started <- nil
+		waitExited(cmd.Process.Pid)
+		c.mu.Lock()
+		c.exited = true
+		c.mu.Unlock()
 		c.waitErr = cmd.Wait()
 		close(c.done)
 	}()
@@ -45,6 +65,28 @@ func StartChild(cmd *exec.Cmd) (*Child, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// waitExited returns once the process has exited, without reaping it
+// (WNOWAIT): cmd.Wait reaps it after.
+func waitExited(pid int) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return
+		}
+	}
+}
+
+// signal sends sig to the child's process group unless the child has
+// exited (see Child).
+func (c *Child) signal(sig syscall.Signal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.exited {
+		_ = c.kill(-c.Pid(), sig)
+	}
 }
 
 // Pid is the child's process id.
@@ -61,11 +103,11 @@ func (c *Child) Err() error { return c.waitErr }
 // Only the first Stop or Kill acts; later ones wait for the same exit.
 func (c *Child) Stop(grace time.Duration) {
 	c.stopOnce.Do(func() {
-		_ = syscall.Kill(-c.Pid(), syscall.SIGTERM)
+		c.signal(syscall.SIGTERM)
 		select {
 		case <-c.done:
 		case <-time.After(grace):
-			_ = syscall.Kill(-c.Pid(), syscall.SIGKILL)
+			c.signal(syscall.SIGKILL)
 		}
 	})
 	<-c.done
@@ -74,6 +116,6 @@ func (c *Child) Stop(grace time.Duration) {
 // Kill sends SIGKILL (a crash: no graceful shutdown) and waits until the
 // child is gone.
 func (c *Child) Kill() {
-	c.stopOnce.Do(func() { _ = syscall.Kill(-c.Pid(), syscall.SIGKILL) })
+	c.stopOnce.Do(func() { c.signal(syscall.SIGKILL) })
 	<-c.done
 }
