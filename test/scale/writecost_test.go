@@ -164,6 +164,11 @@ func BenchmarkWriteCost(b *testing.B) {
 	// cores are saturated in both jobs, so time follows CPU.
 	r.add("floor of the grant until Entitled: (bare grant + Partner create + 2 status writes + event) / bare grant", (bareGrant+partnerCreate+2*status+eventCreate)/bareGrant, 0)
 	r.add("floor of the mass expiry: (status write + ½ (RoleBinding delete + quota apply)) / ½ (RoleBinding delete + quota merge patch), recounts left out", (status+(del+apply)/2)/((del+base)/2), 0)
+	// The same write sets against the bare client with the record
+	// (record_test.go): its grant adds the Partner create and one status
+	// write, its expiry a status write for every partner.
+	r.add("floor of the grant until Entitled against the bare client with the record: (bare grant + Partner create + 2 status writes + event) / (bare grant + Partner create + status write)", (bareGrant+partnerCreate+2*status+eventCreate)/(bareGrant+partnerCreate+status), 0)
+	r.add("floor of the mass expiry against the bare client with the record: (status write + ½ (RoleBinding delete + quota apply)) / (status write + ½ (RoleBinding delete + quota merge patch))", (status+(del+apply)/2)/(status+(del+base)/2), 0)
 	r.add("the status write as a PUT against as a merge patch (CPU ratio)", status/patched, 0)
 	r.Notes = append(r.Notes, s.objectSize(ns(0)))
 	fmt.Println(r.table())

@@ -1,0 +1,205 @@
+package scale
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
+	"github.com/partnerops/entitlement-operator/internal/testenv"
+)
+
+// The bare client with the record: the bare client's writes plus what the
+// outcome the benchmark times is made of — a Partner whose status says so.
+// The issue's bare client writes only the namespaces' children, so its
+// ratio prices every Partner write as overhead, though the benchmark's
+// clock stops only when each Partner's status shows the outcome. This
+// second baseline writes the minimum that outcome takes: the user's
+// Partner create and one status write (PUT, with the namespace's UID)
+// per partner at the grant; one status write per partner at the mass
+// expiry, besides the revoked half's RoleBinding delete and quota patch.
+//
+// Its Partners are of a copy of the Partner CRD in another group, same
+// schema and CEL rules, so that the manager, which runs in the same
+// cluster, does not reconcile them. Two differences from the operator's
+// Partners, both in the bare client's favour: no watcher receives its
+// writes (the manager's informer and the benchmark's watch receive the
+// operator's), and its create carries the finalizer itself instead of
+// through the finalizer policy's mutation.
+
+var recordGVK = schema.GroupVersionKind{Group: "bench.partnerops.io", Version: v1.GroupVersion.Version, Kind: "Partner"}
+
+// installRecordCRD installs the copy of the Partner CRD and waits until
+// the API server serves it.
+func (s *scaleRun) installRecordCRD() {
+	root, err := testcluster.RepoRoot()
+	s.must(err)
+	data, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", v1.GroupVersion.Group+"_partners.yaml"))
+	s.must(err)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	s.must(yaml.UnmarshalStrict(data, crd))
+	crd.Name = "partners." + recordGVK.Group
+	crd.Spec.Group = recordGVK.Group
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+	s.must(err)
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetAPIVersion("apiextensions.k8s.io/v1")
+	u.SetKind("CustomResourceDefinition")
+	s.must(k8s.Create(s.ctx, u))
+	gvr := recordGVK.GroupVersion().WithResource("partners")
+	s.must(testcluster.PollEvery(200*time.Millisecond, time.Minute, func() error {
+		return cluster.CRDEstablished(s.ctx, gvr)
+	}))
+	// Warm up, outside the clock: the API server builds a new CRD's
+	// handler (schema, CEL programs) and the client learns its mapping on
+	// the first request, where the real Partner CRD was warmed by the
+	// cluster's start (testcluster's finalizer-policy probe).
+	attempt := 0
+	s.must(testcluster.PollEvery(200*time.Millisecond, time.Minute, func() error {
+		attempt++
+		warm := recordPartner(fmt.Sprintf("record-warm-up-%d", attempt), []string{"warm"}, nil, "")
+		warm.SetFinalizers(nil)
+		if err := k8s.Create(s.ctx, warm); err != nil {
+			return err
+		}
+		st := costStatus(warm.GetName(), 0, true)
+		if err := k8s.Status().Update(s.ctx, recordPartner(warm.GetName(), []string{"warm"}, &st, warm.GetResourceVersion())); err != nil {
+			return err
+		}
+		return k8s.Delete(s.ctx, warm)
+	}))
+}
+
+// recordPartner is the bare client's Partner: the operator's shape in the
+// copy's group.
+func recordPartner(name string, contracts []string, status *v1.PartnerStatus, rv string) *unstructured.Unstructured {
+	p := testenv.Partner(name, v1.TierReady, "DE", contracts, name)
+	p.Finalizers = []string{v1.Finalizer}
+	p.ResourceVersion = rv
+	if status != nil {
+		p.Status = *status
+	}
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+	if err != nil {
+		panic(err) // a typed Partner always converts
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetGroupVersionKind(recordGVK)
+	return u
+}
+
+// recordGrant is the bare client's grant with the record: per partner the
+// user's Partner create, the namespace, RoleBinding and quota creates of
+// baselineGrant, and one status write saying Entitled with the
+// namespace's UID. It returns how long that took and each Partner's
+// resourceVersion, for the expiry's writes.
+func (s *scaleRun) recordGrant(prefix string) (time.Duration, []string) {
+	rvs := make([]string, s.n)
+	start := time.Now()
+	s.must(parallel(s.n, workers, func(i int) error {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		// The create's response carries the resourceVersion the status
+		// write locks on, as the operator's write locks on its cache's.
+		created := recordPartner(name, []string{s.first, s.second}, nil, "")
+		if err := k8s.Create(s.ctx, created); err != nil {
+			return err
+		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": prefix}}}
+		if err := k8s.Create(s.ctx, ns); err != nil {
+			return err
+		}
+		if err := k8s.Create(s.ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.RoleBindingName},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: v1.DefaultClusterRole(v1.TierReady)},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: name + "-admins"}},
+		}); err != nil {
+			return err
+		}
+		if err := k8s.Create(s.ctx, &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.ResourceQuotaName},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("10")}},
+		}); err != nil {
+			return err
+		}
+		st := costStatus(name, 0, true)
+		st.Namespaces[0].UID = ns.UID
+		u := recordPartner(name, []string{s.first, s.second}, &st, created.GetResourceVersion())
+		if err := k8s.Status().Update(s.ctx, u); err != nil {
+			return err
+		}
+		rvs[i] = u.GetResourceVersion()
+		return nil
+	}))
+	return time.Since(start), rvs
+}
+
+// recordExpiry is the bare client's mass expiry with the record: the
+// revoked (odd) half's RoleBinding delete and quota patch, as
+// baselineExpiry, then every partner's status write — failed over for the
+// even half, revoked for the odd.
+func (s *scaleRun) recordExpiry(prefix string, rvs []string) time.Duration {
+	start := time.Now()
+	s.must(parallel(s.n, workers, func(i int) error {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		revoked := i%2 == 1
+		if revoked {
+			if err := k8s.Delete(s.ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.RoleBindingName}}); err != nil {
+				return err
+			}
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"0"}}}`, v1.SubscriptionQuotaResource))
+			if err := k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.ResourceQuotaName}}, patch); err != nil {
+				return err
+			}
+		}
+		st := costStatus(name, 1, !revoked)
+		if !revoked {
+			st.Contract, st.Next = s.second, nil
+			st.History = append([]v1.HistoryEntry{{Time: metav1.Now(), Outcome: v1.HistoryFailedOver, Contract: s.second, PreviousContract: s.first,
+				Message: "supplied by DistributorContract " + s.second + " after " + s.first + " ended"}}, st.History...)
+		}
+		return k8s.Status().Update(s.ctx, recordPartner(name, []string{s.first, s.second}, &st, rvs[i]))
+	}))
+	return time.Since(start)
+}
+
+// quotasSettled waits until kube-controller-manager has caught up with
+// every quota of the prefix's namespaces (its status.hard is the spec's),
+// so that its recounts stay out of the clocks that follow.
+func (s *scaleRun) quotasSettled(prefix string) {
+	s.must(testcluster.PollEvery(200*time.Millisecond, 30*time.Minute, func() error {
+		list := &corev1.ResourceQuotaList{}
+		if err := k8s.List(s.ctx, list); err != nil {
+			return err
+		}
+		settled, pending := 0, ""
+		for _, q := range list.Items {
+			if len(q.Namespace) <= len(prefix) || q.Namespace[:len(prefix)+1] != prefix+"-" {
+				continue
+			}
+			want, got := q.Spec.Hard[v1.SubscriptionQuotaResource], q.Status.Hard[v1.SubscriptionQuotaResource]
+			if _, counted := q.Status.Used[v1.SubscriptionQuotaResource]; counted && want.Cmp(got) == 0 {
+				settled++
+			} else if pending == "" {
+				pending = q.Namespace
+			}
+		}
+		if settled < s.n {
+			return fmt.Errorf("%d of %d quotas settled (%s is not)", settled, s.n, pending)
+		}
+		return nil
+	}))
+}
