@@ -5,6 +5,9 @@
 // Every job is measured next to a bare client doing the minimal API work
 // for the same outcome on the same control plane in the same run, so the
 // ratios, not the absolute figures, are what to compare.
+// The grant and the mass expiry have a second baseline, the bare client
+// with the record (record_test.go): the same writes plus the Partner
+// writes the clocks wait for.
 //
 // Run with `make bench` (SCALE_N=10000 for the large run). The figures are
 // printed as a table and as JSON (SCALE_JSON, default bin/bench/scale.json),
@@ -111,8 +114,9 @@ func BenchmarkScale(b *testing.B) {
 		s := newScaleRun(b, n)
 		s.grant(r)
 		s.massExpiry(r)
-		// SCALE_SKIP lists jobs to leave out (steady,staggered,memory), for
-		// the large runs.
+		// SCALE_SKIP lists jobs to leave out (steady,staggered,memory, and
+		// record: the bare client with the record, in grant), for the
+		// large runs.
 		skip := os.Getenv("SCALE_SKIP")
 		if !strings.Contains(skip, "steady") {
 			s.steadyState(r, durationSetting("SCALE_STEADY", 2*time.Minute))
