@@ -60,45 +60,60 @@ func (s *scaleRun) must(err error) {
 func (s *scaleRun) baselineGrant(prefix string) time.Duration {
 	start := time.Now()
 	s.must(parallel(s.n, workers, func(i int) error {
-		ns := fmt.Sprintf("%s-%d", prefix, i)
-		if err := k8s.Create(s.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
-			Labels: map[string]string{"bench": prefix}}}); err != nil {
-			return err
-		}
-		if err := k8s.Create(s.ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.RoleBindingName},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: v1.DefaultClusterRole(v1.TierReady)},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: ns + "-admins"}},
-		}); err != nil {
-			return err
-		}
-		return k8s.Create(s.ctx, &corev1.ResourceQuota{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.ResourceQuotaName},
-			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
-				v1.SubscriptionQuotaResource: resource.MustParse("10")}},
-		})
+		_, err := s.bareChildren(prefix, fmt.Sprintf("%s-%d", prefix, i))
+		return err
 	}))
 	return time.Since(start)
 }
 
+// bareChildren creates one partner's namespace, RoleBinding and quota as
+// the bare client does, and returns the namespace as created.
+func (s *scaleRun) bareChildren(prefix, name string) (*corev1.Namespace, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": prefix}}}
+	if err := k8s.Create(s.ctx, ns); err != nil {
+		return nil, err
+	}
+	if err := k8s.Create(s.ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.RoleBindingName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: v1.DefaultClusterRole(v1.TierReady)},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: name + "-admins"}},
+	}); err != nil {
+		return nil, err
+	}
+	return ns, k8s.Create(s.ctx, &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.ResourceQuotaName},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			v1.SubscriptionQuotaResource: resource.MustParse("10")}},
+	})
+}
+
 // quotasCounted waits until kube-controller-manager has counted
-// Subscriptions in every quota of the bare client's namespaces: until then
-// the API server refuses every Subscription there, so a namespace is not
-// usable before (the operator's Ready waits for the same).
+// Subscriptions in every quota of the prefix's namespaces and caught up
+// with its spec (status.hard is spec.hard): until the count the API
+// server refuses every Subscription there, so a namespace is not usable
+// before (the operator's Ready waits for the same); after a change of
+// the spec, waiting for the recount keeps it out of the clocks that
+// follow.
 func (s *scaleRun) quotasCounted(prefix string) {
 	s.must(testcluster.PollEvery(200*time.Millisecond, 30*time.Minute, func() error {
 		list := &corev1.ResourceQuotaList{}
 		if err := k8s.List(s.ctx, list); err != nil {
 			return err
 		}
-		counted := 0
+		counted, pending := 0, ""
 		for _, q := range list.Items {
-			if _, ok := q.Status.Used[v1.SubscriptionQuotaResource]; ok && strings.HasPrefix(q.Namespace, prefix+"-") {
+			if !strings.HasPrefix(q.Namespace, prefix+"-") {
+				continue
+			}
+			want, got := q.Spec.Hard[v1.SubscriptionQuotaResource], q.Status.Hard[v1.SubscriptionQuotaResource]
+			if _, ok := q.Status.Used[v1.SubscriptionQuotaResource]; ok && want.Cmp(got) == 0 {
 				counted++
+			} else if pending == "" {
+				pending = q.Namespace
 			}
 		}
 		if counted < s.n {
-			return fmt.Errorf("%d of %d quotas counted", counted, s.n)
+			return fmt.Errorf("%d of %d quotas counted (%s is not)", counted, s.n, pending)
 		}
 		return nil
 	}))
@@ -179,7 +194,7 @@ func (s *scaleRun) grant(r *report) {
 		s.withRecord.grant, rvs = s.recordGrant("sr")
 		s.quotasCounted("sr")
 		s.withRecord.expiry = s.recordExpiry("sr", rvs)
-		s.quotasSettled("sr")
+		s.quotasCounted("sr")
 	}
 	s.m = startManager(s.b, "manager")
 	start := time.Now()

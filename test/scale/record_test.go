@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -118,21 +117,8 @@ func (s *scaleRun) recordGrant(prefix string) (time.Duration, []string) {
 		if err := k8s.Create(s.ctx, created); err != nil {
 			return err
 		}
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": prefix}}}
-		if err := k8s.Create(s.ctx, ns); err != nil {
-			return err
-		}
-		if err := k8s.Create(s.ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.RoleBindingName},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: v1.DefaultClusterRole(v1.TierReady)},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: name + "-admins"}},
-		}); err != nil {
-			return err
-		}
-		if err := k8s.Create(s.ctx, &corev1.ResourceQuota{
-			ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.ResourceQuotaName},
-			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("10")}},
-		}); err != nil {
+		ns, err := s.bareChildren(prefix, name)
+		if err != nil {
 			return err
 		}
 		st := costStatus(name, 0, true)
@@ -174,32 +160,4 @@ func (s *scaleRun) recordExpiry(prefix string, rvs []string) time.Duration {
 		return k8s.Status().Update(s.ctx, recordPartner(name, []string{s.first, s.second}, &st, rvs[i]))
 	}))
 	return time.Since(start)
-}
-
-// quotasSettled waits until kube-controller-manager has caught up with
-// every quota of the prefix's namespaces (its status.hard is the spec's),
-// so that its recounts stay out of the clocks that follow.
-func (s *scaleRun) quotasSettled(prefix string) {
-	s.must(testcluster.PollEvery(200*time.Millisecond, 30*time.Minute, func() error {
-		list := &corev1.ResourceQuotaList{}
-		if err := k8s.List(s.ctx, list); err != nil {
-			return err
-		}
-		settled, pending := 0, ""
-		for _, q := range list.Items {
-			if len(q.Namespace) <= len(prefix) || q.Namespace[:len(prefix)+1] != prefix+"-" {
-				continue
-			}
-			want, got := q.Spec.Hard[v1.SubscriptionQuotaResource], q.Status.Hard[v1.SubscriptionQuotaResource]
-			if _, counted := q.Status.Used[v1.SubscriptionQuotaResource]; counted && want.Cmp(got) == 0 {
-				settled++
-			} else if pending == "" {
-				pending = q.Namespace
-			}
-		}
-		if settled < s.n {
-			return fmt.Errorf("%d of %d quotas settled (%s is not)", settled, s.n, pending)
-		}
-		return nil
-	}))
 }
