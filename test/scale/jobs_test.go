@@ -126,14 +126,19 @@ func (s *scaleRun) quotasCounted(prefix string) {
 func (s *scaleRun) baselineExpiry(prefix string) time.Duration {
 	start := time.Now()
 	s.must(parallel(s.n/2, workers, func(i int) error {
-		ns := fmt.Sprintf("%s-%d", prefix, 2*i+1)
-		if err := k8s.Delete(s.ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.RoleBindingName}}); err != nil {
-			return err
-		}
-		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"0"}}}`, v1.SubscriptionQuotaResource))
-		return k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.ResourceQuotaName}}, patch)
+		return s.bareRevoke(fmt.Sprintf("%s-%d", prefix, 2*i+1))
 	}))
 	return time.Since(start)
+}
+
+// bareRevoke is the bare client's revocation of one namespace: its
+// RoleBinding deleted and its quota zeroed with a merge patch.
+func (s *scaleRun) bareRevoke(ns string) error {
+	if err := k8s.Delete(s.ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.RoleBindingName}}); err != nil {
+		return err
+	}
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"0"}}}`, v1.SubscriptionQuotaResource))
+	return k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1.ResourceQuotaName}}, patch)
 }
 
 // bareAfter runs the bare client's grant a second time, last: on a

@@ -6,15 +6,11 @@ import (
 	"path/filepath"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -144,11 +140,7 @@ func (s *scaleRun) recordExpiry(prefix string, rvs []string) time.Duration {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		revoked := i%2 == 1
 		if revoked {
-			if err := k8s.Delete(s.ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.RoleBindingName}}); err != nil {
-				return err
-			}
-			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"hard":{%q:"0"}}}`, v1.SubscriptionQuotaResource))
-			if err := k8s.Patch(s.ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: v1.ResourceQuotaName}}, patch); err != nil {
+			if err := s.bareRevoke(name); err != nil {
 				return err
 			}
 		}
