@@ -299,6 +299,7 @@ type DistributorContractStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=dc,categories=entitlements
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Distributor",type=string,JSONPath=`.spec.distributor`
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
@@ -307,7 +308,6 @@ type DistributorContractStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Starts",type=string,JSONPath=`.spec.startsAt`,priority=1
 // +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextTransitionAt`,priority=1
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="FailOver",type=integer,JSONPath=`.status.forecast.failOver`,priority=1
 // +kubebuilder:printcolumn:name="Revoke",type=integer,JSONPath=`.status.forecast.revoke`,priority=1
 type DistributorContract struct {

@@ -405,6 +405,7 @@ type PartnerStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName={partner,ptr},categories=entitlements
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tier",type=string,JSONPath=`.spec.tier`
 // +kubebuilder:printcolumn:name="Contract",type=string,JSONPath=`.status.contract`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
@@ -416,7 +417,6 @@ type PartnerStatus struct {
 // +kubebuilder:printcolumn:name="Meets",type=boolean,JSONPath=`.status.performance.meetsRequirements`,priority=1
 // +kubebuilder:printcolumn:name="Qualifies",type=string,JSONPath=`.status.performance.qualifiesFor`,priority=1
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`,priority=1
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Entitled")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.next.outcome`,priority=1
 // +kubebuilder:printcolumn:name="Next-At",type=string,JSONPath=`.status.next.at`,priority=1

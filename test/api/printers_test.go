@@ -41,7 +41,7 @@ spec:
   startsAt: "2021-07-01T00:00:00Z"
   endsAt: "2026-11-30T23:59:59Z"
   entitlements: [{tier: Advanced, subscriptions: 50}]
-`, `{phase: Expiring, partners: 4, nextTransitionAt: "2026-11-30T23:59:59Z"}`},
+`, `{phase: Expiring, partners: 4, nextTransitionAt: "2026-11-30T23:59:59Z", conditions: [{type: Ready, status: "True", reason: Reconciled, message: ok, lastTransitionTime: "2026-11-01T00:00:00Z"}]}`},
 		{`
 apiVersion: entitlements.partnerops.io/v1alpha1
 kind: Partner
@@ -53,7 +53,7 @@ spec:
   contracts: [table-contract]
   namespaces: [table-partner]
   access: [{kind: Group, name: table-admins}]
-`, `{phase: Entitled, contract: table-contract, entitledUntil: "2026-11-30T23:59:59Z", subscriptions: {used: 3, hard: 50, summary: 3/50}}`},
+`, `{phase: Entitled, contract: table-contract, entitledUntil: "2026-11-30T23:59:59Z", subscriptions: {used: 3, hard: 50, summary: 3/50}, conditions: [{type: Ready, status: "False", reason: QuotaNotCounted, message: waiting, lastTransitionTime: "2026-11-01T00:00:00Z"}]}`},
 		{`
 apiVersion: entitlements.partnerops.io/v1alpha1
 kind: Subscription
@@ -94,16 +94,16 @@ spec: {product: Directory Server, customer: Stadtwerke Musterstadt}
 		{
 			path:   "/apis/entitlements.partnerops.io/v1alpha1/partners",
 			name:   "table-partner",
-			prefix: []string{"Name", "Tier", "Contract", "Phase", "Subscriptions", "Expires", "Age"},
-			cells:  []string{"table-partner", "Advanced", "table-contract", "Entitled", "3/50", "2026-11-30T23:59:59Z"},
-			wide:   []string{"Type", "Specializations", "Meets", "Qualifies", "Region", "Ready", "Reason", "Next", "Next-At"},
+			prefix: []string{"Name", "Ready", "Tier", "Contract", "Phase", "Subscriptions", "Expires", "Age"},
+			cells:  []string{"table-partner", "False", "Advanced", "table-contract", "Entitled", "3/50", "2026-11-30T23:59:59Z"},
+			wide:   []string{"Type", "Specializations", "Meets", "Qualifies", "Region", "Reason", "Next", "Next-At"},
 		},
 		{
 			path:   "/apis/entitlements.partnerops.io/v1alpha1/distributorcontracts",
 			name:   "table-contract",
-			prefix: []string{"Name", "Distributor", "Region", "Phase", "Ends", "Partners", "Age"},
-			cells:  []string{"table-contract", "Bytec", "DE", "Expiring", "2026-11-30T23:59:59Z", "4"},
-			wide:   []string{"Starts", "Next", "Ready", "FailOver", "Revoke"},
+			prefix: []string{"Name", "Ready", "Distributor", "Region", "Phase", "Ends", "Partners", "Age"},
+			cells:  []string{"table-contract", "True", "Bytec", "DE", "Expiring", "2026-11-30T23:59:59Z", "4"},
+			wide:   []string{"Starts", "Next", "FailOver", "Revoke"},
 		},
 		{
 			path:   "/apis/entitlements.partnerops.io/v1alpha1/namespaces/" + ns + "/subscriptions",
