@@ -54,6 +54,7 @@ chart: ## Sync dist/chart's copies of the CRDs, manager ClusterRole, tier roles,
 	cp config/prometheus/alerts.yaml dist/chart/files/prometheus-rule.yaml
 	cp config/prometheus/dashboard.json dist/chart/files/grafana-dashboard.json
 	cp config/admission/products-policy.yaml dist/chart/files/admission-policy.yaml
+	cp config/admission/contract-end-policy.yaml dist/chart/files/contract-end-policy.yaml
 	cp config/admission-finalizer/finalizer-policy.yaml dist/chart/files/finalizer-policy.yaml
 
 .PHONY: generate

@@ -79,7 +79,7 @@ func applyKey(obj runtime.ApplyConfiguration) string {
 }
 
 type faults struct {
-	create, apply, delete, statusWrite, get map[string]error // by kind/namespace key ("*" for any)
+	create, apply, patch, delete, statusWrite, get map[string]error // by kind/namespace key ("*" for any)
 }
 
 func pick(m map[string]error, key string) error {
@@ -115,6 +115,7 @@ func reconcilerWith(t *testing.T, f faults, objs ...client.Object) (*PartnerReco
 			if err := pick(f.create, kindKey(obj)); err != nil {
 				return err
 			}
+			applied.add("create " + kindKey(obj))
 			return c.Create(ctx, obj, opts...)
 		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
@@ -129,6 +130,13 @@ func reconcilerWith(t *testing.T, f faults, objs ...client.Object) (*PartnerReco
 				return err
 			}
 			return pick(f.get, kindKey(obj))
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if err := pick(f.patch, kindKey(obj)); err != nil {
+				return err
+			}
+			applied.add("patch " + kindKey(obj))
+			return c.Patch(ctx, obj, patch, opts...)
 		},
 		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 			key := applyKey(obj)
@@ -209,9 +217,9 @@ func TestApplyUnderInjectedErrors(t *testing.T) {
 		plan     *entitlement.PartnerPlan
 		faults   faults
 		wantErr  string   // substring; "" for none
-		want     []string // calls that must happen
+		want     []string // calls that must happen, in this order
 		wantNot  []string // calls that must not
-		forbidde bool     // a bindForbiddenError is expected
+		forbidde bool     // the refusal to bind is remembered
 	}{
 		{name: "namespace create fails (500): nothing applied into it",
 			plan: grantPlan("a", true), faults: faults{create: map[string]error{"Namespace/a": errServer}},
@@ -238,7 +246,28 @@ func TestApplyUnderInjectedErrors(t *testing.T) {
 			want: []string{"apply ResourceQuota/a", "apply RoleBinding/a"}},
 		{name: "binding apply refused by the escalation check: remembered as forbidden",
 			objs: []client.Object{managedNamespace("a")}, plan: grantPlan("a", false),
-			faults: faults{apply: map[string]error{"RoleBinding/a": errEscalate}}, wantErr: "binding ClusterRole", forbidde: true},
+			faults: faults{apply: map[string]error{"RoleBinding/a": errEscalate}}, wantErr: "refused to let the operator bind ClusterRole", forbidde: true},
+		{name: "grant: the view is written before the quota and the binding",
+			objs: []client.Object{managedNamespace("a")}, plan: withView(grantPlan("a", false), "Entitled"),
+			want: []string{"patch Namespace/a", "apply ResourceQuota/a", "apply RoleBinding/a"}},
+		{name: "grant: the view cannot be written, so nothing is granted there",
+			objs: []client.Object{managedNamespace("a")}, plan: withView(grantPlan("a", false), "Entitled"),
+			faults: faults{patch: map[string]error{"Namespace/a": errServer}}, wantErr: "Namespace in namespace a",
+			wantNot: []string{"apply ResourceQuota/a", "apply RoleBinding/a"}},
+		{name: "revoke: the view cannot be written, the binding still goes and the quota is lowered",
+			objs: []client.Object{managedNamespace("a"), ourQuota("a"), ourBinding("a")},
+			plan: withView(&entitlement.PartnerPlan{Phase: v1.PartnerRevoked, Namespaces: []entitlement.NamespacePlan{{Name: "a", State: v1.NamespaceRevoked, Manage: true}}}, "Revoked"),
+			faults: faults{patch: map[string]error{"Namespace/a": errServer}}, wantErr: "Namespace in namespace a",
+			want: []string{"delete RoleBinding/a", "apply ResourceQuota/a"}},
+		{name: "revoke: the view says Revoked before the binding goes and the quota is lowered",
+			objs: []client.Object{managedNamespace("a"), ourQuota("a"), ourBinding("a")},
+			plan: withView(&entitlement.PartnerPlan{Phase: v1.PartnerRevoked, Namespaces: []entitlement.NamespacePlan{{Name: "a", State: v1.NamespaceRevoked, Manage: true}}}, "Revoked"),
+			want: []string{"patch Namespace/a", "delete RoleBinding/a", "apply ResourceQuota/a"}},
+		{name: "create: the namespace is created with its view, then quota and binding",
+			plan: grantPlan("a", true), want: []string{"create Namespace/a", "apply ResourceQuota/a", "apply RoleBinding/a"}},
+		{name: "create: someone created it first (409): a conflict, nothing applied into it",
+			objs: []client.Object{func() client.Object { n := managedNamespace("a"); n.UID = "forged"; return n }()}, plan: grantPlan("a", true),
+			wantErr: "created by someone else while the operator was creating it", wantNot: []string{"apply ResourceQuota/a", "apply RoleBinding/a"}},
 		{name: "binding apply fails (500): the error names the namespace, the quota is written",
 			objs: []client.Object{managedNamespace("a")}, plan: grantPlan("a", false),
 			faults: faults{apply: map[string]error{"RoleBinding/a": errServer}}, wantErr: "RoleBinding partner-access in namespace a",
@@ -273,21 +302,26 @@ func TestApplyUnderInjectedErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, applied, _ := reconcilerWith(t, tc.faults, tc.objs...)
-			_, err := r.apply(context.Background(), partner("a"), tc.plan)
+			err := r.apply(context.Background(), partner("a"), tc.plan, map[string]string{"a": "token"}).Err
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("apply: want no error, got %v", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("apply: want an error containing %q, got %v", tc.wantErr, err)
 			}
-			var bf *bindForbiddenError
-			if errors.As(err, &bf) != tc.forbidde {
-				t.Errorf("bindForbiddenError: want %v, got %v", tc.forbidde, err)
+			if remembered := r.refusals.of("entitlements-partner-ready", r.Clock.Now(), time.Minute) != ""; remembered != tc.forbidde {
+				t.Errorf("refusal remembered: want %v, got %v (%v)", tc.forbidde, remembered, err)
 			}
+			calls := applied.list()
+			at := -1
 			for _, w := range tc.want {
-				if !applied.has(w) {
-					t.Errorf("want %s; calls were %v", w, applied.seen)
+				i := slices.Index(calls, w)
+				if i < 0 {
+					t.Errorf("want %s; calls were %v", w, calls)
+				} else if i < at {
+					t.Errorf("want %s after %v; calls were %v", w, tc.want[:slices.Index(tc.want, w)], calls)
 				}
+				at = max(at, i)
 			}
 			for _, w := range tc.wantNot {
 				if applied.has(w) {
@@ -331,4 +365,14 @@ func TestForeignBindingIsReplacedOnInvalid(t *testing.T) {
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(foreign), &rbacv1.RoleBinding{}); !apierrors.IsNotFound(err) {
 		t.Errorf("foreign binding: want deleted, got %v", err)
 	}
+}
+
+// withView gives the plan's namespaces a view that differs from what
+// managedNamespace carries, so that the namespace step writes it.
+func withView(p *entitlement.PartnerPlan, phase string) *entitlement.PartnerPlan {
+	for i := range p.Namespaces {
+		phase := phase
+		p.Namespaces[i].Metadata = entitlement.MetadataPatch{Annotations: map[string]*string{v1.AnnotationPrefix + "phase": &phase}}
+	}
+	return p
 }

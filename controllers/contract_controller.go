@@ -3,17 +3,15 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"k8s.io/utils/ptr"
-
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -33,8 +31,12 @@ type ContractReconciler struct {
 	APIReader client.Reader
 	Clock     clock.PassiveClock
 	Recorder  recorder.EventRecorder
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// RequireAdmissionPolicies: the admission policies the operator relies
+	// on (config/admission) must be in place; a contract says so (Ready
+	// False, Stalled AdmissionPolicyMissing) when they are not.
+	RequireAdmissionPolicies bool
 
 	// recount holds each contract's RecountDelay from its last count
 	// (name → time.Duration), read by the partner-change handler.
@@ -53,10 +55,17 @@ func (r *ContractReconciler) recountDelay(name string) time.Duration {
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts/status,verbs=get;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=get;list;watch
 
-// Reconcile computes the contract's phase at the injected clock's now,
-// writes status once if it changed, emits one event per phase change and
-// requeues at the next transition (ContractPhaseAfter past it).
+// Reconcile computes the contract's status at the injected clock's now —
+// phase, next transition, partners supplied, forecast, whether its tiers'
+// roles can be bound and whether the admission policies that enforce it
+// are in place — writes it once if it changed, emits one event per change
+// and requeues at the next transition.
+//
+// The write at a transition is what stops selling at a contract's end:
+// the contract-end admission policy reads this status. So the pass is
+// scheduled for the instant itself, at PriorityDue.
 func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	c := &v1.DistributorContract{}
@@ -68,81 +77,27 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		return ctrl.Result{}, fmt.Errorf("getting DistributorContract %s: %w", req.Name, err)
 	}
-
 	now := r.Clock.Now()
+	in, err := r.gather(ctx, c, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	d := entitlement.DecideContract(c, now)
-
-	// Read only (counted and forecast): no deep copy of every supplied
-	// partner on each pass (at 10,000 partners a pass took 340 ms).
-	supplied := &v1.PartnerList{}
-	if err := r.Client.List(ctx, supplied, client.MatchingFields{IndexPartnerSupplier: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
-	}
-	r.recount.Store(c.Name, entitlement.RecountDelay(ContractStatusCoalesce, len(supplied.Items)))
-
-	roles := map[string]entitlement.RoleObservation{}
-	for i := range c.Spec.Entitlements {
-		role := entitlement.ClusterRoleFor(&c.Spec.Entitlements[i])
-		if _, seen := roles[role]; seen {
-			continue
-		}
-		obs, err := observeRole(ctx, r.Client, r.APIReader, role)
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("getting ClusterRole %s for DistributorContract %s: %w", role, c.Name, err)
-		}
-		roles[role] = obs
-	}
-	problems := entitlement.ContractRoleProblems(c, roles)
-
 	next := c.DeepCopy()
-	next.Status.Phase = d.Phase
-	next.Status.NextTransitionAt = metaTime(d.NextTransitionAt)
-	next.Status.EntitledUntil = metaTime(d.EntitledUntil)
-	next.Status.Partners = int32(len(supplied.Items))
-	all := &v1.DistributorContractList{}
-	if err := r.Client.List(ctx, all, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing contracts for the forecast of DistributorContract %s: %w", c.Name, err)
-	}
-	byName := make(map[string]*v1.DistributorContract, len(all.Items))
-	for i := range all.Items {
-		byName[all.Items[i].Name] = &all.Items[i]
-	}
-	next.Status.Forecast = entitlement.Forecast(c, supplied.Items, byName)
-	next.Status.ObservedGeneration = c.Generation
-	for _, cond := range d.Conditions {
-		cond.ObservedGeneration = c.Generation
-		setCondition(&next.Status.Conditions, cond, now)
-	}
-	ready := metav1.Condition{Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonReconciled,
-		Message: "status is current; every tier's ClusterRole can be bound", ObservedGeneration: c.Generation}
-	if len(problems) > 0 {
-		// Only a user can fix it; the partners it supplies say the same.
-		msg := entitlement.Truncate(strings.Join(problems, "; "), 32768)
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1.ReasonRoleNotBindable, msg
-		setCondition(&next.Status.Conditions, metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue,
-			Reason: v1.ReasonRoleNotBindable, Message: msg, ObservedGeneration: c.Generation}, now)
-	} else {
-		meta.RemoveStatusCondition(&next.Status.Conditions, v1.ConditionStalled)
-	}
-	setCondition(&next.Status.Conditions, ready, now)
-
+	next.Status = entitlement.ContractStatus(c, d, in)
 	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
 		// A PUT carrying the cached copy's resourceVersion, the optimistic
-		// lock: a stale copy must not re-announce a phase change the status
+		// lock: a stale copy must not re-announce a change the status
 		// already records (see PartnerReconciler.writeStatus).
 		next.ResourceVersion = c.ResourceVersion
 		if err := r.Client.Status().Update(ctx, next); err != nil {
-			if apierrors.IsConflict(err) {
-				logger.V(1).Info("status changed since this copy was cached; reconciling the newer one")
-				return staleRetryBefore(r.untilNext(d)), nil
-			}
 			return ctrl.Result{}, fmt.Errorf("writing status of DistributorContract %s: %w", c.Name, err)
 		}
 	}
+	for _, e := range entitlement.ContractEvents(c, d, &next.Status) {
+		r.Recorder.Eventf(next, nil, e.Type, e.Reason, e.Reason, "%s", entitlement.Truncate(e.Message, maxEventNote))
+	}
 	if d.Changed {
-		if d.Event != nil {
-			r.Recorder.Eventf(next, nil, d.Event.Type, d.Event.Reason, "PhaseChanged", "%s", d.Event.Message)
-		}
 		if c.Status.Phase != "" && !d.PhaseDueAt.IsZero() {
 			lag := now.Sub(d.PhaseDueAt)
 			metrics.TransitionLag.Observe(lag.Seconds())
@@ -151,6 +106,82 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			logger.Info("contract phase", "phase", d.Phase)
 		}
 	}
+	r.recordMetrics(c, d, next, len(in.AdmissionProblems) == 0)
+	if d.NextTransitionAt.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	// From the clock now: the pass took time.
+	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(r.Clock.Now(), d.NextTransitionAt), Priority: ptr.To(entitlement.PriorityDue)}, nil
+}
+
+// gather reads what a contract's status depends on besides its spec: the
+// partners it supplies (read only: no deep copy of each), every contract
+// (where they fail over to), its tiers' ClusterRoles and the admission
+// policies.
+func (r *ContractReconciler) gather(ctx context.Context, c *v1.DistributorContract, now time.Time) (entitlement.ContractInput, error) {
+	in := entitlement.ContractInput{Now: now, Roles: map[string]entitlement.RoleObservation{}, Contracts: map[string]*v1.DistributorContract{}}
+	supplied := &v1.PartnerList{}
+	if err := r.Client.List(ctx, supplied, client.MatchingFields{IndexPartnerSupplier: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return in, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
+	}
+	in.Supplied = supplied.Items
+	r.recount.Store(c.Name, entitlement.RecountDelay(ContractStatusCoalesce, len(supplied.Items)))
+	for i := range c.Spec.Entitlements {
+		role := entitlement.ClusterRoleFor(&c.Spec.Entitlements[i])
+		if _, seen := in.Roles[role]; seen {
+			continue
+		}
+		obs, err := observeRole(ctx, r.Client, r.APIReader, role)
+		if err != nil {
+			return in, fmt.Errorf("getting ClusterRole %s for DistributorContract %s: %w", role, c.Name, err)
+		}
+		in.Roles[role] = obs
+	}
+	all := &v1.DistributorContractList{}
+	if err := r.Client.List(ctx, all, client.UnsafeDisableDeepCopy); err != nil {
+		return in, fmt.Errorf("listing contracts for the forecast of DistributorContract %s: %w", c.Name, err)
+	}
+	for i := range all.Items {
+		in.Contracts[all.Items[i].Name] = &all.Items[i]
+	}
+	if r.RequireAdmissionPolicies {
+		policies, err := observePolicies(ctx, r.Client)
+		if err != nil {
+			return in, fmt.Errorf("reading admission policies for DistributorContract %s: %w", c.Name, err)
+		}
+		in.AdmissionProblems = entitlement.AdmissionProblems(policies)
+	}
+	return in, nil
+}
+
+// observePolicies reads the policies the operator relies on and their
+// bindings, from the cache.
+func observePolicies(ctx context.Context, c client.Reader) (map[string]entitlement.PolicyObservation, error) {
+	out := map[string]entitlement.PolicyObservation{}
+	bindings := &admissionv1.ValidatingAdmissionPolicyBindingList{}
+	if err := c.List(ctx, bindings); err != nil {
+		return nil, err
+	}
+	for _, name := range entitlement.ReliedPolicies {
+		var o entitlement.PolicyObservation
+		pol := &admissionv1.ValidatingAdmissionPolicy{}
+		switch err := c.Get(ctx, types.NamespacedName{Name: name}, pol); {
+		case err == nil:
+			o.Policy = pol
+		case !apierrors.IsNotFound(err):
+			return nil, err
+		}
+		for _, b := range bindings.Items {
+			if b.Spec.PolicyName == name {
+				o.Bindings = append(o.Bindings, b)
+			}
+		}
+		out[name] = o
+	}
+	return out, nil
+}
+
+func (r *ContractReconciler) recordMetrics(c *v1.DistributorContract, d entitlement.ContractDecision, next *v1.DistributorContract, enforced bool) {
 	var ends int64
 	if c.Spec.EndsAt != nil {
 		ends = c.Spec.EndsAt.Unix()
@@ -161,32 +192,7 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	} else {
 		metrics.SetForecast(c.Name, c.Spec.Distributor, -1, 0)
 	}
-
-	if d.NextTransitionAt.IsZero() {
-		return ctrl.Result{}, nil
+	if r.RequireAdmissionPolicies {
+		metrics.SetAdmissionEnforced(enforced)
 	}
-	return ctrl.Result{RequeueAfter: r.untilNext(d), Priority: ptr.To(PriorityDue)}, nil
 }
-
-// untilNext is how long from the clock now (the pass took time) until the
-// contract's next pass: ContractPhaseAfter past its next instant; 0 if it
-// has none.
-func (r *ContractReconciler) untilNext(d entitlement.ContractDecision) time.Duration {
-	if d.NextTransitionAt.IsZero() {
-		return 0
-	}
-	return entitlement.RequeueAfter(r.Clock.Now(), d.NextTransitionAt) + ContractPhaseAfter
-}
-
-// ContractPhaseAfter is how long after a contract's instant its own status
-// (phase, event) is written: after the partners it supplies, whose
-// entitlements change at the same instant and which decide from the
-// contract's spec, not its status. At an instant the contract's pass (a
-// list of its partners and every contract, a status write, an event) went
-// alongside its partners' access and status writes; in the staggered
-// expiry (ten contracts and their partners at each whole second) putting it
-// after them took the partners' lag from p50/p99 134/295 ms to
-// 97–118/169–288 ms (three 200-partner runs; 102/233 ms in the 1,000 run).
-// The contract's phase is still applied within the second, and
-// entitlements_transition_lag_seconds counts the wait.
-const ContractPhaseAfter = 300 * time.Millisecond

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
-	"github.com/partnerops/entitlement-operator/controllers"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
@@ -40,12 +39,10 @@ func watchPhases(t *testing.T, name string, until v1.ContractPhase, timeout time
 	return nil
 }
 
-// phaseLagLimit is how late a contract's phase may be observed: its own
-// pass runs ContractPhaseAfter past the instant by design (after the
-// partners it supplies), and the rest is the 1 s these tests allowed before
-// that wait existed, for a loaded machine (CI runs every package's control
-// plane on two cores).
-const phaseLagLimit = controllers.ContractPhaseAfter + time.Second
+// phaseLagLimit is how late a contract's phase may be observed: its pass
+// is scheduled for the instant itself; the rest is for a loaded machine
+// (CI runs every package's control plane on two cores).
+const phaseLagLimit = time.Second
 
 // TestContractLifecycleOnSchedule: Active → Expiring → Grace → Expired, each
 // transition observed within phaseLagLimit of its due instant.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,15 +24,6 @@ import (
 	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
 
-type bindForbiddenError struct {
-	role string
-	err  error
-}
-
-func (e *bindForbiddenError) Error() string {
-	return fmt.Sprintf("binding ClusterRole %s: %v", e.role, e.err)
-}
-
 // isEscalationRefused tells the API server's RBAC escalation check (the
 // operator may neither bind the role nor holds its permissions) from any
 // other 403 — a webhook, a foreign quota on RoleBindings, a terminating
@@ -42,22 +32,13 @@ func isEscalationRefused(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held")
 }
 
-// applied is what apply learned that status records: the UIDs of the
-// namespaces it created, and the foreign bindings it replaced.
-type applied struct {
-	created  map[string]types.UID
-	replaced []string
-	// viewsDeferred: namespaces' labels and view were left for the next
-	// pass (entitlement.PartnerPlan.DeferViews).
-	viewsDeferred bool
-}
-
 // apply makes the cluster match the plan, namespace by namespace, in the
 // order and with the fallbacks entitlement.Steps and entitlement.BindAfter
-// decide. It carries on past a failing namespace and returns every error.
-func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) (applied, error) {
-	out := applied{created: map[string]types.UID{}}
-	deferViews := plan.DeferViews(&p.Status)
+// decide. It carries on past a failing namespace and returns every error
+// in the outcome. tokens are the creation tokens recorded for the
+// namespaces it creates.
+func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan, tokens map[string]string) entitlement.ApplyOutcome {
+	out := entitlement.ApplyOutcome{Created: map[string]types.UID{}}
 	var errs []error
 	fail := func(what, ns string, err error) {
 		errs = append(errs, fmt.Errorf("%s in namespace %s: %w", what, ns, err))
@@ -75,16 +56,12 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 		for _, step := range entitlement.Steps(np) {
 			switch step {
 			case entitlement.StepNamespace:
-				if deferViews && !np.Create {
-					out.viewsDeferred = true
-					continue
-				}
-				uid, err := r.applyNamespace(ctx, p, np)
+				uid, err := r.applyNamespace(ctx, p, np, tokens[np.Name])
 				if err != nil {
 					nsFailed = true
 					fail("Namespace", np.Name, err)
 				} else if np.Create {
-					out.created[np.Name] = uid
+					out.Created[np.Name] = uid
 				}
 			case entitlement.StepQuota:
 				if !entitlement.QuotaAfter(np, nsFailed) {
@@ -97,12 +74,9 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 			case entitlement.StepBinding:
 				replaced, err := r.applyRoleBinding(ctx, p, np, plan.ClusterRole, entitlement.BindAfter(np, nsFailed, quota))
 				if replaced {
-					out.replaced = append(out.replaced, np.Name)
+					out.Replaced = append(out.Replaced, np.Name)
 				}
-				var bf *bindForbiddenError
-				if errors.As(err, &bf) {
-					errs = append(errs, err)
-				} else if err != nil {
+				if err != nil {
 					fail("RoleBinding "+v1.RoleBindingName, np.Name, err)
 				}
 			}
@@ -113,16 +87,16 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 			fail("revoking what the operator wrote", ns, err)
 		}
 	}
-	return out, errors.Join(errs...)
+	out.Err = errors.Join(errs...)
+	return out
 }
 
 // revokeChildren takes the partner's access and quota out of a namespace
 // that is no longer its own (relabelled, or claimed by a forgery): the
-// RoleBinding it wrote there goes, its quota allows no Subscription. The
-// namespace and its content are not touched.
+// RoleBinding it wrote there goes, its quota allows no Subscription and
+// keeps its other limits. The namespace and its content are not touched.
 func (r *PartnerReconciler) revokeChildren(ctx context.Context, p *v1.Partner, ns string) error {
-	np := entitlement.NamespacePlan{Name: ns, State: v1.NamespaceRevoked}
-	if _, err := r.applyRoleBinding(ctx, p, np, "", entitlement.BindRemove); err != nil {
+	if _, err := r.applyRoleBinding(ctx, p, entitlement.RevokePlan(ns, entitlement.QuotaObservation{}), "", entitlement.BindRemove); err != nil {
 		return err
 	}
 	q := &corev1.ResourceQuota{}
@@ -133,96 +107,57 @@ func (r *PartnerReconciler) revokeChildren(ctx context.Context, p *v1.Partner, n
 	if err != nil {
 		return err
 	}
-	_, err = r.applyQuota(ctx, p, np, true)
+	_, err = r.applyQuota(ctx, p, entitlement.RevokePlan(ns, entitlement.ObserveQuota(q)), true)
 	return err
 }
 
-func stateLabel(s v1.NamespaceState) string {
-	if s == v1.NamespaceGranted || s == v1.NamespacePending {
-		return string(v1.NamespaceGranted)
-	}
-	return string(v1.NamespaceRevoked)
-}
-
-// applyNamespace creates the namespace (returning its UID) or keeps its
-// labels.
-func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan) (types.UID, error) {
-	labels := map[string]string{
-		v1.LabelManagedBy: v1.ManagedByValue,
-		v1.LabelPartner:   p.Name,
-		v1.LabelState:     stateLabel(np.State),
-	}
+// applyNamespace creates the namespace with its labels, view and creation
+// token (returning its UID), or patches its labels and view where they
+// differ from the plan.
+func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, token string) (types.UID, error) {
 	if np.Create {
-		// The view annotations and profile labels come with the next
-		// pass's apply, so that the apply owns them and can remove one
-		// the plan drops.
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name:        np.Name,
-			Labels:      labels,
-			Annotations: map[string]string{v1.AnnotationCreatedBy: p.Name},
-		}}
-		// Create, not apply: if someone created it meanwhile this fails
-		// instead of adopting it; the next pass sees the conflict.
+		labels, annotations := entitlement.CreateMetadata(np, p.Name, token)
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: np.Name, Labels: labels, Annotations: annotations}}
+		// Create, never apply: if someone created it meanwhile this fails
+		// instead of taking it over, and the next pass sees a Conflict
+		// (entitlement.ownership: it lacks the token).
 		if err := r.Client.Create(ctx, ns, client.FieldOwner(FieldOwner)); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return "", fmt.Errorf("namespace %s was created by someone else while the operator was creating it: %w", np.Name, err)
+			}
 			return "", fmt.Errorf("creating: %w", err)
 		}
 		return ns.UID, nil
 	}
-	maps.Copy(labels, np.Labels)
-	cur := &corev1.Namespace{}
-	// One that is gone must not be recreated by an apply (without the
-	// created-by annotation and the record of its UID).
-	found, err := r.getCachedOrLive(ctx, types.NamespacedName{Name: np.Name}, cur)
-	switch {
-	case err != nil:
-		return "", err
-	case !found:
-		return "", fmt.Errorf("namespace %s is gone; the next reconcile plans it again", np.Name)
-	case np.UID != "" && cur.UID != np.UID:
-		return "", fmt.Errorf("namespace %s was deleted and created again meanwhile; the next reconcile plans it again", np.Name)
-	case cur.Labels[v1.LabelPartner] != p.Name:
-		// Relabelled since the plan was made: no longer the partner's to
-		// label. Its event brings a reconcile that sees the Conflict.
-		return "", nil
-	case hasLabels(cur.Labels, labels) && noStaleSpecialization(cur.Labels, labels) && sameView(cur.Annotations, np.View):
+	if np.Metadata.Empty() {
 		return "", nil
 	}
-	return "", r.Client.Apply(ctx, corev1ac.Namespace(np.Name).WithLabels(labels).WithAnnotations(np.View),
-		client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return "", patchNamespaceMetadata(ctx, r.Client, np.Name, np.UID, np.Metadata)
 }
 
-// viewKeys are the annotations of entitlement.NamespacePlan.View.
-var viewKeys = []string{"phase", "contract", "entitled-until", "next", "subscriptions-limit", "products", "products-withheld"}
-
-// noStaleSpecialization: the namespace shows no specialization the
-// partner no longer holds (the apply removes one it wrote).
-func noStaleSpecialization(have, want map[string]string) bool {
-	for k := range have {
-		if _, ok := want[k]; !ok && strings.HasPrefix(k, v1.LabelSpecializationPrefix) {
-			return false
-		}
+// patchNamespaceMetadata merge-patches a namespace's labels and
+// annotations: only the keys the operator keeps, each set or removed
+// explicitly, so that labels and annotations others own are untouched and
+// a key the view no longer has goes whoever set it. The UID is the
+// patch's precondition: a namespace deleted and created again since it was
+// observed is not written (the next pass decides about it).
+func patchNamespaceMetadata(ctx context.Context, c client.Client, name string, uid types.UID, m entitlement.MetadataPatch) error {
+	meta := map[string]any{}
+	if uid != "" {
+		meta["uid"] = uid
 	}
-	return true
-}
-
-// sameView reports whether the namespace already shows the view: every
-// view annotation equal, none left over that the view no longer has.
-func sameView(have, want map[string]string) bool {
-	for _, k := range viewKeys {
-		if have[v1.AnnotationPrefix+k] != want[v1.AnnotationPrefix+k] {
-			return false
-		}
+	if m.Labels != nil {
+		meta["labels"] = m.Labels
 	}
-	return true
-}
-
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
+	if m.Annotations != nil {
+		meta["annotations"] = m.Annotations
 	}
-	return true
+	body, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	return c.Patch(ctx, ns, client.RawPatch(types.MergePatchType, body), client.FieldOwner(FieldOwner))
 }
 
 func childLabels(p *v1.Partner) map[string]string {
@@ -288,7 +223,10 @@ func (r *PartnerReconciler) applyRoleBinding(ctx context.Context, p *v1.Partner,
 		err = r.Client.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
 	}
 	if isEscalationRefused(err) {
-		return replaced, &bindForbiddenError{role: role, err: err}
+		// Remembered: the next pass plans the partner Stalled instead of
+		// sending the binding again (refusals).
+		r.refusals.remember(role, err.Error(), r.Clock.Now())
+		return replaced, fmt.Errorf("the API server refused to let the operator bind ClusterRole %s: %w", role, err)
 	}
 	return replaced, err
 }

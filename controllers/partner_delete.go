@@ -30,7 +30,6 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 	if !controllerutil.ContainsFinalizer(p, v1.Finalizer) {
 		return nil
 	}
-	r.held.emit(r.Recorder, p.Name, nil)
 	// Say so first: a deletion that cannot finish (an API error, a
 	// namespace that will not go) must not leave the Partner reading Ready.
 	if err := r.markDeleting(ctx, p); err != nil {
@@ -72,17 +71,23 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 				"deleted namespace %s (deletionPolicy Delete, created by the operator)", ns.Name)
 			continue
 		}
-		np := entitlement.NamespacePlan{Name: ns.Name, State: v1.NamespaceRevoked, Manage: true}
-		if _, err := r.applyNamespace(ctx, p, np); err != nil {
+		obs := entitlement.NamespaceObservation{Name: ns.Name, Exists: true, UID: ns.UID, Labels: ns.Labels, Annotations: ns.Annotations}
+		q := &corev1.ResourceQuota{}
+		switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: v1.ResourceQuotaName}, q); {
+		case err == nil:
+			obs.Quota = entitlement.ObserveQuota(q)
+		case !apierrors.IsNotFound(err):
+			errs = append(errs, fmt.Errorf("reading ResourceQuota in %s: %w", ns.Name, err))
+			continue
+		}
+		np := entitlement.RetainPlan(p, obs)
+		if _, err := r.applyNamespace(ctx, p, np, ""); err != nil {
 			errs = append(errs, fmt.Errorf("revoking namespace %s: %w", ns.Name, err))
 			continue
 		}
 		if _, err := r.applyRoleBinding(ctx, p, np, "", entitlement.BindRemove); err != nil {
 			errs = append(errs, fmt.Errorf("deleting RoleBinding in %s: %w", ns.Name, err))
 		}
-		// The kept namespace stays revoked after the Partner is gone: its
-		// quota (hard 0) loses the owner reference, or the garbage
-		// collector would delete it with the Partner.
 		if _, err := r.applyQuota(ctx, p, np, false); err != nil {
 			errs = append(errs, fmt.Errorf("releasing ResourceQuota in %s: %w", ns.Name, err))
 		}
@@ -98,7 +103,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 	if p.Status.Phase == v1.PartnerEntitled {
 		metrics.Revocations.WithLabelValues("false").Inc()
 	}
-	metrics.SetPartner(p.Name, "", "")
+	metrics.ForgetPartner(p.Name)
 	return nil
 }
 
@@ -116,7 +121,7 @@ func (r *PartnerReconciler) markDeleting(ctx context.Context, p *v1.Partner) err
 		if t == v1.ConditionReconciling {
 			status = metav1.ConditionTrue
 		}
-		setCondition(&next.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: v1.ReasonDeleting, Message: msg, ObservedGeneration: p.Generation}, now)
+		entitlement.SetCondition(&next.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: v1.ReasonDeleting, Message: msg, ObservedGeneration: p.Generation}, now)
 	}
 	if err := r.writeStatus(ctx, p, next); err != nil {
 		return err

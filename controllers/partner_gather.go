@@ -1,11 +1,10 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -17,7 +16,8 @@ import (
 	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
 
-// gather reads everything PlanPartner needs. It makes no writes.
+// gather reads everything PlanPartner needs, the API server's remembered
+// refusals to bind a role included. It makes no writes.
 func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlement.PartnerInput, error) {
 	in := entitlement.PartnerInput{
 		Partner:    p,
@@ -103,6 +103,7 @@ func (r *PartnerReconciler) gatherContracts(ctx context.Context, p *v1.Partner, 
 		if err != nil {
 			return fmt.Errorf("getting ClusterRole %s for Partner %s: %w", role, p.Name, err)
 		}
+		obs.Forbidden = r.refusals.of(role, in.Now, cmp.Or(r.StalledRecheck, DefaultStalledRecheck))
 		in.Roles[role] = obs
 	}
 	return nil
@@ -184,18 +185,22 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 	// so an unmanaged namespace of that name is seen (and never adopted).
 	found, err := r.getCachedOrLive(ctx, types.NamespacedName{Name: name}, ns)
 	if !found {
-		return entitlement.NamespaceObservation{}, err
+		return entitlement.NamespaceObservation{Name: name}, err
 	}
 	obs := entitlement.NamespaceObservation{
-		Exists:      true,
-		UID:         ns.UID,
-		Owner:       ns.Labels[v1.LabelPartner],
-		CreatedBy:   ns.Annotations[v1.AnnotationCreatedBy],
-		Terminating: !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating,
+		Name:          name,
+		Exists:        true,
+		UID:           ns.UID,
+		Owner:         ns.Labels[v1.LabelPartner],
+		CreationToken: ns.Annotations[v1.AnnotationCreationToken],
+		HandOverTo:    ns.Annotations[v1.AnnotationHandOverTo],
+		Labels:        ns.Labels,
+		Annotations:   ns.Annotations,
+		Terminating:   !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating,
 	}
 	q := &corev1.ResourceQuota{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, q); err == nil {
-		obs.Quota = observeQuota(q)
+		obs.Quota = entitlement.ObserveQuota(q)
 		if u, ok := q.Status.Used[v1.SubscriptionQuotaResource]; ok {
 			obs.Used = u.Value()
 		}
@@ -234,24 +239,4 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 		}
 	}
 	return obs, nil
-}
-
-// observeQuota reads whether kube-controller-manager has counted
-// Subscriptions in the quota, and the operator's last recount request.
-func observeQuota(q *corev1.ResourceQuota) entitlement.QuotaObservation {
-	_, synced := q.Status.Hard[v1.SubscriptionQuotaResource]
-	_, counted := q.Status.Used[v1.SubscriptionQuotaResource]
-	obs := entitlement.QuotaObservation{Exists: true, Synced: synced, Counted: synced && counted}
-	if h, ok := q.Spec.Hard[v1.SubscriptionQuotaResource]; ok {
-		obs.SpecHard = h.Value()
-	}
-	if h, ok := q.Status.Hard[v1.SubscriptionQuotaResource]; ok {
-		obs.StatusHard = h.Value()
-	}
-	if v, ok := q.Spec.Hard[v1.QuotaRecountResource]; ok {
-		if sec, err := strconv.ParseInt(v.String(), 10, 64); err == nil && sec > 0 {
-			obs.RecountAt = time.Unix(sec, 0).UTC()
-		}
-	}
-	return obs
 }

@@ -3,7 +3,7 @@ package controllers
 import (
 	"cmp"
 	"context"
-	"errors"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -32,16 +32,13 @@ type PartnerReconciler struct {
 	APIReader client.Reader
 	Clock     clock.PassiveClock
 	Recorder  recorder.EventRecorder
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
 	// StalledRecheck is how often a Stalled partner is decided again (its
 	// fix may send no event); default DefaultStalledRecheck.
 	StalledRecheck time.Duration
 
-	refusals    refusals
-	held        heldEvents
-	accessFirst accessFirst
-	ownWrites   ownWrites
+	refusals refusals
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=partners,verbs=get;list;watch;patch
@@ -55,18 +52,13 @@ type PartnerReconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=entitlements-partner-ready;entitlements-partner-advanced;entitlements-partner-premier
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=partners.entitlements.partnerops.io
 
-// Reconcile follows one shape: get, delete or ensure the finalizer, gather,
-// decide (a pure function), apply, then patch status once.
-func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+// Reconcile: get (gone: forget its metrics), delete or ensure the
+// finalizer, then reconcileNormal.
+func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &v1.Partner{}
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.held.drop(req.Name)
-			r.accessFirst.forget(req.Name)
-			r.ownWrites.forget(req.Name)
-			metrics.SetPartner(req.Name, "", "")
-			metrics.SetOverLimit(req.Name, 0)
-			metrics.SetRequirements(req.Name, "", false)
+			metrics.ForgetPartner(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting Partner %s: %w", req.Name, err)
@@ -80,123 +72,91 @@ func (r *PartnerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		if err := r.Client.Patch(ctx, p, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer to Partner %s: %w", p.Name, err)
 		}
-		// The update event brings us back with the finalizer in place.
+		// The update event brings it back with the finalizer in place.
 		return ctrl.Result{}, nil
 	}
 	return r.reconcileNormal(ctx, p)
 }
 
+// reconcileNormal: gather → plan (entitlement.PlanPartner) → record the
+// namespaces about to be created → apply → one status write → events and
+// metrics → requeue (entitlement.NextPass). Every decision is the plan's;
+// this only reads, writes and reports.
 func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
-	if r.ownWrites.stale(p) {
-		logger.V(1).Info("cached copy is older than the operator's own status write; looking again shortly", "resourceVersion", p.ResourceVersion)
-		return ctrl.Result{RequeueAfter: CacheCatchUp}, nil
-	}
 	in, err := r.gather(ctx, p)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.refusals.apply(in.Roles, in.Now, cmp.Or(r.StalledRecheck, DefaultStalledRecheck))
 	plan := entitlement.PlanPartner(in)
 
-	// Write-ahead: record the namespaces about to be created before
-	// creating them (see entitlement.CreationsToRecord).
-	if names := entitlement.CreationsToRecord(p, &plan); len(names) > 0 {
-		recorded := p.DeepCopy()
-		entitlement.RecordCreations(&recorded.Status, names)
-		if err := r.writeStatus(ctx, p, recorded); err != nil {
-			return r.statusWriteFailed(ctx, p, &plan, nil, err)
-		}
-		p = recorded
+	tokens, err := r.recordCreations(ctx, p, &plan)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("recording the namespaces Partner %s creates: %w", p.Name, err)
 	}
+	out := r.apply(ctx, p, &plan, tokens)
 
-	done, reused := r.accessFirst.applied(p, &plan)
-	var applyErr error
-	if !reused {
-		done, applyErr = r.apply(ctx, p, &plan)
-	}
-	var forbidden *bindForbiddenError
-	if errors.As(applyErr, &forbidden) {
-		// The API server refused the binding (the operator may not bind this
-		// role): remember it, and decide again with that knowledge at once
-		// (Stalled, only a user can fix it); it is tried again after
-		// StalledRecheck.
-		r.refusals.remember(forbidden.role, forbidden.err.Error(), r.Clock.Now())
-		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
-	}
-
-	// A transition's events wait for the next pass, like its views.
-	holdEvents := plan.DeferViews(&p.Status)
-	if applyErr == nil && plan.StatusAfterAccess(&p.Status) && r.accessFirst.deferStatus(p, &plan, done) {
-		logger.V(1).Info("transition's access pass done; its status follows", "phase", plan.Phase, "resourceVersion", p.ResourceVersion)
-		return ctrl.Result{RequeueAfter: time.Millisecond, Priority: ptr.To(PriorityStatus)}, nil
-	}
-	r.accessFirst.forget(p.Name)
 	next := p.DeepCopy()
-	r.setStatus(next, &plan, done, applyErr, in.Now)
+	next.Status = entitlement.PartnerStatus(p, &plan, out, in.Now)
 	if !equality.Semantic.DeepEqual(p.Status, next.Status) {
 		if err := r.writeStatus(ctx, p, next); err != nil {
-			return r.statusWriteFailed(ctx, p, &plan, applyErr, err)
+			return ctrl.Result{}, errorsOf(p, out.Err, fmt.Errorf("writing status of Partner %s: %w", p.Name, err))
 		}
 	}
-	r.observe(p, next, &plan, done, in.Now, holdEvents)
-	if applyErr != nil {
-		return ctrl.Result{}, fmt.Errorf("applying entitlements of Partner %s: %w", p.Name, applyErr)
+	r.announce(p, next, &plan, out, in.Now)
+	if out.Err != nil {
+		return ctrl.Result{}, errorsOf(p, out.Err, nil)
 	}
-	// From the clock now, not the one gathered: the reconcile took time.
-	now := r.Clock.Now()
-	var res ctrl.Result
-	if !plan.RequeueAt.IsZero() {
-		res.RequeueAfter = entitlement.RequeueAfter(now, plan.RequeueAt)
-		res.Priority = ptr.To(PriorityDue)
-		logger.V(1).Info("next planned change", "at", plan.RequeueAt, "after", res.RequeueAfter)
+	// From the clock now, not the one gathered: the pass took time.
+	again := entitlement.NextPass(&plan, r.Clock.Now(), cmp.Or(r.StalledRecheck, DefaultStalledRecheck))
+	if again.After > 0 {
+		log.FromContext(ctx).V(1).Info("next pass", "after", again.After, "priority", again.Priority)
 	}
-	if done.viewsDeferred || r.held.has(p.Name) || reused {
-		// The namespaces' labels and view and the events next, after the
-		// transitions due now (see entitlement.PartnerPlan.DeferViews); after
-		// a pass that reused the access pass's writes, a full one (see
-		// accessFirst).
-		res.RequeueAfter, res.Priority = time.Millisecond, ptr.To(PriorityDeferred)
+	return ctrl.Result{RequeueAfter: again.After, Priority: ptr.To(again.Priority)}, nil
+}
+
+// recordCreations writes, before the plan's namespaces are created, the
+// digest of the token each is created with (entitlement.CreationsToRecord).
+// It returns the tokens, and updates p to the status written.
+func (r *PartnerReconciler) recordCreations(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) (map[string]string, error) {
+	names := entitlement.CreationsToRecord(plan)
+	if len(names) == 0 {
+		return nil, nil
 	}
-	if plan.Stalled != nil {
-		recheck := cmp.Or(r.StalledRecheck, DefaultStalledRecheck)
-		if res.RequeueAfter == 0 || recheck < res.RequeueAfter {
-			res.RequeueAfter = recheck
-		}
-		logger.V(1).Info("stalled; deciding again later", "reason", plan.Stalled.Reason, "after", recheck)
+	tokens, digests := map[string]string{}, map[string]string{}
+	for _, name := range names {
+		tokens[name] = rand.Text()
+		digests[name] = entitlement.TokenDigest(tokens[name])
 	}
-	return res, nil
+	recorded := p.DeepCopy()
+	entitlement.RecordCreations(&recorded.Status, digests)
+	if err := r.writeStatus(ctx, p, recorded); err != nil {
+		return nil, err
+	}
+	*p = *recorded
+	return tokens, nil
 }
 
 // writeStatus writes next's status over p's: a PUT of the status
 // subresource carrying p's resourceVersion. That version is the optimistic
-// lock: a reconcile of a stale cached copy fails instead of overwriting
-// newer status and announcing its events a second time; the watch event of
-// the newer copy is on its way. A PUT rather than a merge patch with the
-// same lock: kube-apiserver need not apply a patch to the stored object,
-// 0.89-1.00x the CPU over five runs (BenchmarkWriteCost,
-// docs/benchmarks.md). Nothing
-// else writes a Partner's status, so the whole of it is the operator's.
+// lock: a pass on a stale cached copy fails instead of overwriting newer
+// status and announcing its events a second time; the watch event of the
+// newer copy brings the next pass. A PUT rather than a patch with the same
+// lock: nothing else writes a Partner's status, so the whole of it is the
+// operator's, and kube-apiserver need not apply a patch to the stored
+// object.
 func (r *PartnerReconciler) writeStatus(ctx context.Context, p, next *v1.Partner) error {
 	next.ResourceVersion = p.ResourceVersion // the lock: never an unconditional PUT
-	if err := r.Client.Status().Update(ctx, next); err != nil {
-		return err
-	}
-	r.ownWrites.wrote(p.Name, p.ResourceVersion)
-	return nil
+	return r.Client.Status().Update(ctx, next)
 }
 
-// statusWriteFailed ends a pass whose status write failed. A conflict (the
-// cached copy was stale) is retried quietly, no later than the plan's next
-// instant.
-func (r *PartnerReconciler) statusWriteFailed(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan, applyErr, err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) && applyErr == nil {
-		log.FromContext(ctx).V(1).Info("status changed since this copy was cached; reconciling the newer one")
-		var due time.Duration
-		if !plan.RequeueAt.IsZero() {
-			due = entitlement.RequeueAfter(r.Clock.Now(), plan.RequeueAt)
-		}
-		return staleRetryBefore(due), nil
+// errorsOf names the partner in what a pass returns: the apply's errors and
+// the status write's.
+func errorsOf(p *v1.Partner, applyErr, statusErr error) error {
+	switch {
+	case applyErr != nil && statusErr != nil:
+		return fmt.Errorf("applying entitlements of Partner %s: %w; %w", p.Name, applyErr, statusErr)
+	case applyErr != nil:
+		return fmt.Errorf("applying entitlements of Partner %s: %w", p.Name, applyErr)
 	}
-	return ctrl.Result{}, errors.Join(applyErr, fmt.Errorf("writing status of Partner %s: %w", p.Name, err))
+	return statusErr
 }

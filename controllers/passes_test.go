@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
 
 // reasons records the reasons of the events it is given.
@@ -40,57 +42,53 @@ func (r *reasons) list() []string {
 	return slices.Clone(r.got)
 }
 
-// TestRevocationPasses: a contract that has ended under an Entitled
-// partner. The first pass takes the access away (RoleBinding deleted,
-// quota written) and leaves the status for a pass at PriorityStatus; the
-// second writes the status even though its cache still shows the old quota
-// (no loop), sends nothing else (it plans the same writes: the first pass's
-// outcome is reused) and holds the Revoked event for the deferred pass; the
-// third emits it.
-func TestRevocationPasses(t *testing.T) {
+// TestRevocationPass: a contract that has ended under an Entitled
+// partner. One pass revokes: the namespace's view says Revoked first (the
+// admission policies refuse from then on), then the RoleBinding goes and
+// the quota is lowered, the status says Revoked, and the Revoked event is
+// emitted; nothing is left for another pass.
+func TestRevocationPass(t *testing.T) {
 	r, applied, c, rec := revocationDue(t)
 	reconcile := passes(t, r, c)
 
 	res, got := reconcile()
-	if !applied.has("delete RoleBinding/a") || !applied.has("apply ResourceQuota/a") {
-		t.Errorf("first pass: want the RoleBinding deleted and the quota written, got %v", applied.seen)
+	calls := applied.list()
+	if want := []string{"patch Namespace/a", "delete RoleBinding/a", "apply ResourceQuota/a"}; !inOrder(calls, want) {
+		t.Errorf("want %v in that order, got %v", want, calls)
 	}
-	if got.Status.Phase != v1.PartnerEntitled || priority(res) != PriorityStatus {
-		t.Errorf("first pass: want the status left for a pass at priority %d, got phase %s, result %+v (priority %d)", PriorityStatus, got.Status.Phase, res, priority(res))
-	}
-
-	accessWrites := len(applied.list())
-	res, got = reconcile()
 	if got.Status.Phase != v1.PartnerRevoked {
-		t.Errorf("second pass: want the status Revoked (even with the old quota still cached), got %s", got.Status.Phase)
+		t.Errorf("want the status Revoked, got %s", got.Status.Phase)
 	}
-	if again := applied.list()[accessWrites:]; len(again) != 0 {
-		t.Errorf("second pass: same plan at the same resourceVersion, want the first pass's writes reused, not sent again; got %v", again)
+	if evs := rec.list(); !slices.Contains(evs, v1.EventRevoked) {
+		t.Errorf("want the Revoked event in the same pass, got %v", evs)
 	}
-	if priority(res) != PriorityDeferred || len(rec.list()) != 0 {
-		t.Errorf("second pass: want the events held for a pass at priority %d, got result %+v (priority %d), events %v", PriorityDeferred, res, priority(res), rec.list())
+	ns := &corev1.Namespace{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "a"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.Annotations[v1.AnnotationPrefix+"phase"]; got != string(v1.PartnerRevoked) {
+		t.Errorf("namespace view: want phase Revoked, got %q", got)
+	}
+	if _, has := ns.Annotations[v1.AnnotationPrefix+"contract"]; has {
+		t.Errorf("namespace view: a revoked namespace names no contract, got %v", ns.Annotations)
 	}
 
-	res, _ = reconcile()
-	if evs := rec.list(); !slices.Contains(evs, v1.EventRevoked) {
-		t.Errorf("third pass: want the held Revoked event emitted, got %v", evs)
+	before := len(applied.list())
+	if _, again := reconcile(); again.ResourceVersion != got.ResourceVersion {
+		t.Errorf("a second pass: want no status write, got resourceVersion %s (was %s)", again.ResourceVersion, got.ResourceVersion)
 	}
-	if priority(res) == PriorityDeferred || priority(res) == PriorityStatus {
-		t.Errorf("third pass: nothing is left to defer, got result %+v (priority %d)", res, priority(res))
+	if more := applied.list()[before:]; slices.Contains(more, "patch Namespace/a") || slices.Contains(more, "delete RoleBinding/a") {
+		t.Errorf("a second pass: want nothing written again, got %v", more)
 	}
+	_ = res
 }
 
-// TestStatusPassPlansChangedWrites: the contract is extended between the
-// access pass and the status pass. The status pass's plan writes other
-// children (the binding back), so it applies them instead of reusing the
-// access pass's outcome, and the status says Entitled.
-func TestStatusPassPlansChangedWrites(t *testing.T) {
+// TestExtendedBeforeThePass: the contract is extended before the pass
+// that would have revoked: the pass binds again and the status stays
+// Entitled.
+func TestExtendedBeforeThePass(t *testing.T) {
 	r, applied, c, _ := revocationDue(t)
 	reconcile := passes(t, r, c)
-
-	if res, _ := reconcile(); priority(res) != PriorityStatus {
-		t.Fatalf("first pass: want the status left for a pass at priority %d, got %+v", PriorityStatus, res)
-	}
 	contract := &v1.DistributorContract{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "c"}, contract); err != nil {
 		t.Fatal(err)
@@ -104,15 +102,38 @@ func TestStatusPassPlansChangedWrites(t *testing.T) {
 	if err := c.Create(context.Background(), role); err != nil {
 		t.Fatal(err)
 	}
-	accessWrites := len(applied.list())
-
-	_, got := reconcile()
-	if again := applied.list()[accessWrites:]; !slices.Contains(again, "apply RoleBinding/a") {
-		t.Errorf("second pass: the plan binds again, want the binding applied, got %v", again)
+	q := &corev1.ResourceQuota{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "a", Name: v1.ResourceQuotaName}, q); err != nil {
+		t.Fatal(err)
+	}
+	q.Status = corev1.ResourceQuotaStatus{ // counted by kube-controller-manager
+		Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("3")},
+		Used: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse("0")},
+	}
+	if err := c.Update(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	res, got := reconcile()
+	if calls := applied.list(); !slices.Contains(calls, "apply RoleBinding/a") || slices.Contains(calls, "delete RoleBinding/a") {
+		t.Errorf("want the binding kept and applied, got %v", calls)
 	}
 	if got.Status.Phase != v1.PartnerEntitled {
-		t.Errorf("second pass: want Entitled on the extended contract, got %s", got.Status.Phase)
+		t.Errorf("want Entitled on the extended contract, got %s", got.Status.Phase)
 	}
+	if priority(res) != entitlement.PriorityDue || res.RequeueAfter <= 0 {
+		t.Errorf("want the next pass at the contract's next boundary, at PriorityDue; got %+v", res)
+	}
+}
+
+// inOrder reports whether want appear in calls in that order.
+func inOrder(calls, want []string) bool {
+	at := 0
+	for _, c := range calls {
+		if at < len(want) && c == want[at] {
+			at++
+		}
+	}
+	return at == len(want)
 }
 
 // revocationDue is partner "acme", Entitled through contract "c" with its
@@ -158,14 +179,10 @@ func priority(res ctrl.Result) int {
 	return *res.Priority
 }
 
-// TestFailoverPasses: a failover to a contract with the same role and
-// limits keeps the binding, and still leaves its status for the pass at
-// PriorityStatus (whether the pass wrote access or not: here the fake
-// client, which records no managedFields, re-applies the quota; the rule
-// itself is TestStatusAfterAccess's): at an instant when many partners change, its status
-// (a Partner write) must not go ahead of other partners' RoleBinding
-// deletions. The second pass writes it, the third emits FailedOver.
-func TestFailoverPasses(t *testing.T) {
+// TestFailoverPass: a failover to a contract with the same role and
+// limits keeps the binding; in one pass the namespace's view names the new
+// contract, the status says Entitled on it, and FailedOver is emitted.
+func TestFailoverPass(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	ended := metav1.NewTime(now.Add(-time.Second))
 	contract := func(name string, ends *metav1.Time) *v1.DistributorContract {
@@ -185,30 +202,28 @@ func TestFailoverPasses(t *testing.T) {
 	}
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "entitlements-partner-ready",
 		Labels: map[string]string{v1.LabelBindable: "true"}}}
-	r, applied, c := reconcilerWith(t, faults{}, p, contract("c", &ended), contract("d", nil), role, managedNamespace("a"), q, ourBinding("a"))
+	ns := managedNamespace("a")
+	ns.Annotations = map[string]string{v1.AnnotationPrefix + "phase": "Entitled", v1.AnnotationPrefix + "contract": "c", v1.AnnotationSuccessor: "d"}
+	r, applied, c := reconcilerWith(t, faults{}, p, contract("c", &ended), contract("d", nil), role, ns, q, ourBinding("a"))
 	rec := &reasons{}
 	r.Recorder = rec
 	reconcile := passes(t, r, c)
 
-	res, got := reconcile()
-	if applied.has("delete RoleBinding/a") {
-		t.Errorf("first pass: a failover to the same role must keep the binding, got %v", applied.seen)
+	_, got := reconcile()
+	if calls := applied.list(); slices.Contains(calls, "delete RoleBinding/a") || !slices.Contains(calls, "patch Namespace/a") {
+		t.Errorf("a failover to the same role keeps the binding and writes the view; got %v", calls)
 	}
-	if got.Status.Contract != "c" || priority(res) != PriorityStatus {
-		t.Errorf("first pass: want the status left for a pass at priority %d, got contract %q, result %+v (priority %d)", PriorityStatus, got.Status.Contract, res, priority(res))
-	}
-
-	res, got = reconcile()
 	if got.Status.Phase != v1.PartnerEntitled || got.Status.Contract != "d" {
-		t.Errorf("second pass: want Entitled on d, got %s on %q", got.Status.Phase, got.Status.Contract)
+		t.Errorf("want Entitled on d, got %s on %q", got.Status.Phase, got.Status.Contract)
 	}
-	if priority(res) != PriorityDeferred || len(rec.list()) != 0 {
-		t.Errorf("second pass: want the events held for a pass at priority %d, got result %+v (priority %d), events %v", PriorityDeferred, res, priority(res), rec.list())
-	}
-
-	_, _ = reconcile()
 	if evs := rec.list(); !slices.Contains(evs, v1.EventFailedOver) {
-		t.Errorf("third pass: want the held FailedOver event emitted, got %v", evs)
+		t.Errorf("want FailedOver in the same pass, got %v", evs)
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "a"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Annotations[v1.AnnotationPrefix+"contract"] != "d" || ns.Annotations[v1.AnnotationSuccessor] != "" {
+		t.Errorf("namespace view: want contract d and no successor (d is open-ended), got %v", ns.Annotations)
 	}
 }
 
@@ -228,35 +243,32 @@ func (s staleGets) Get(ctx context.Context, key client.ObjectKey, obj client.Obj
 }
 
 // TestStaleCopyAfterOwnWrite: a pass on a cached copy older than the
-// operator's own status write (sent by a quota recount before the cache
-// caught up) does nothing and looks again after CacheCatchUp; it used to
-// defer the status again and then meet a 409 writing it from that copy.
+// operator's own status write fails at its status write (the
+// resourceVersion lock) and announces nothing: no event a second time; the
+// error sends it back through the workqueue's backoff, by when the cache
+// has the newer copy.
 func TestStaleCopyAfterOwnWrite(t *testing.T) {
 	r, _, c, rec := revocationDue(t)
 	reconcile := passes(t, r, c)
 
-	_, before := reconcile() // access
-	res, written := reconcile()
-	if written.Status.Phase != v1.PartnerRevoked || written.ResourceVersion == before.ResourceVersion {
-		t.Fatalf("second pass: want the Revoked status written, got phase %s (resourceVersion %s, before %s), result %+v",
-			written.Status.Phase, written.ResourceVersion, before.ResourceVersion, res)
+	before := &v1.Partner{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "acme"}, before); err != nil {
+		t.Fatal(err)
 	}
+	_, written := reconcile()
+	if written.Status.Phase != v1.PartnerRevoked {
+		t.Fatalf("want the Revoked status written, got %s", written.Status.Phase)
+	}
+	events := len(rec.list())
 
+	// The stale copy still says Entitled: its pass decides the revocation
+	// again, and its status write must fail.
 	r.Client = staleGets{Client: c, copy: before}
-	res, got := reconcile()
-	if res.RequeueAfter != CacheCatchUp || res.Priority != nil {
-		t.Errorf("pass on the copy the status write replaced: want a look again after %s, got %+v", CacheCatchUp, res)
+	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "acme"}})
+	if !apierrors.IsConflict(err) {
+		t.Errorf("pass on the stale copy: want a conflict returned, got %v", err)
 	}
-	if got.ResourceVersion != written.ResourceVersion || len(rec.list()) != 0 {
-		t.Errorf("pass on the stale copy: want no write and no event, got resourceVersion %s (was %s), events %v",
-			got.ResourceVersion, written.ResourceVersion, rec.list())
-	}
-
-	r.Client = c
-	if res, _ = reconcile(); res.RequeueAfter == CacheCatchUp {
-		t.Errorf("once the cache shows the write: want the pass done, got another look again (%+v)", res)
-	}
-	if evs := rec.list(); !slices.Contains(evs, v1.EventRevoked) {
-		t.Errorf("once the cache shows the write: want the held Revoked event, got %v", evs)
+	if evs := rec.list()[events:]; len(evs) != 0 {
+		t.Errorf("pass on the stale copy: want no event announced again, got %v", evs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -21,33 +22,30 @@ import (
 	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
 
-func TestStatusPatchFailures(t *testing.T) {
-	r, _, _ := reconcilerWith(t, faults{})
-	p := partner("a")
-	none := &entitlement.PartnerPlan{}
-	res, err := r.statusWriteFailed(context.Background(), p, none, nil, errConflict)
-	if err != nil || res.RequeueAfter != staleRetry {
-		t.Errorf("409 on the status patch: want a quiet retry after %v, got %v, %v", staleRetry, res, err)
-	}
-	// The pass that met the conflict had taken the place of the one queued
-	// for the partner's next instant: the retry must not come after it.
-	soon := &entitlement.PartnerPlan{RequeueAt: r.Clock.Now().Add(300 * time.Millisecond)}
-	res, err = r.statusWriteFailed(context.Background(), p, soon, nil, errConflict)
-	if err != nil || res.RequeueAfter != 300*time.Millisecond || res.Priority == nil || *res.Priority != PriorityDue {
-		t.Errorf("409 with a transition due in 300ms: want a retry at it (PriorityDue), got %+v, %v", res, err)
-	}
-	later := &entitlement.PartnerPlan{RequeueAt: r.Clock.Now().Add(time.Hour)}
-	if res, _ = r.statusWriteFailed(context.Background(), p, later, nil, errConflict); res.RequeueAfter != staleRetry {
-		t.Errorf("409 with a transition due in 1h: want a retry after %v, got %+v", staleRetry, res)
-	}
-	_, err = r.statusWriteFailed(context.Background(), p, none, nil, errServer)
-	if err == nil || !strings.Contains(err.Error(), "status of Partner acme") || !strings.Contains(err.Error(), "etcd timeout") {
-		t.Errorf("500 on the status patch: want an error naming the partner and the cause, got %v", err)
+// TestStatusWriteFailures: a pass whose status write fails returns the
+// error (the workqueue's backoff retries it; controller-runtime counts it),
+// naming the partner and the cause, and keeping an apply error beside it.
+func TestStatusWriteFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		check func(error) bool
+	}{
+		{"409: a stale copy", errConflict, apierrors.IsConflict},
+		{"500", errServer, func(err error) bool { return strings.Contains(err.Error(), "etcd timeout") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			contract := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1.DistributorContractSpec{Region: "DE"}}
+			r, _, _ := reconcilerWith(t, faults{statusWrite: map[string]error{"Partner/acme": tc.err}}, partner("a"), contract)
+			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "acme"}})
+			if err == nil || !tc.check(err) || !strings.Contains(err.Error(), "status of Partner acme") {
+				t.Errorf("want the error returned, naming the partner and the cause, got %v", err)
+			}
+		})
 	}
 	applyErr := errors.New("quota refused")
-	_, err = r.statusWriteFailed(context.Background(), p, none, applyErr, errConflict)
-	if err == nil || !strings.Contains(err.Error(), "quota refused") {
-		t.Errorf("409 after an apply error: want the apply error kept, got %v", err)
+	if err := errorsOf(partner("a"), applyErr, errConflict); !errors.Is(err, applyErr) || !apierrors.IsConflict(err) {
+		t.Errorf("409 after an apply error: want both kept, got %v", err)
 	}
 }
 
@@ -111,15 +109,14 @@ func TestRefusalsAreRememberedForTheRecheck(t *testing.T) {
 	var f refusals
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	f.remember("role", "refused", t0)
-	roles := map[string]entitlement.RoleObservation{"role": {Exists: true, Bindable: true}}
-	f.apply(roles, t0.Add(30*time.Second), time.Minute)
-	if roles["role"].Forbidden != "refused" {
-		t.Errorf("within the recheck: want the refusal applied, got %+v", roles["role"])
+	if got := f.of("role", t0.Add(30*time.Second), time.Minute); got != "refused" {
+		t.Errorf("within the recheck: want the refusal, got %q", got)
 	}
-	roles = map[string]entitlement.RoleObservation{"role": {Exists: true, Bindable: true}}
-	f.apply(roles, t0.Add(time.Minute), time.Minute)
-	if roles["role"].Forbidden != "" {
-		t.Errorf("after the recheck: want the refusal forgotten (tried again), got %+v", roles["role"])
+	if got := f.of("other", t0.Add(30*time.Second), time.Minute); got != "" {
+		t.Errorf("another role: want none, got %q", got)
+	}
+	if got := f.of("role", t0.Add(time.Minute), time.Minute); got != "" {
+		t.Errorf("after the recheck: want the refusal forgotten (tried again), got %q", got)
 	}
 }
 
@@ -132,12 +129,11 @@ func containsString(ss []string, s string) bool {
 	return false
 }
 
-// TestContractConflictKeepsItsInstant: a contract pass whose status write
-// meets a stale copy's 409 retries no later than ContractPhaseAfter past
-// the contract's next instant. It had taken the place of the pass queued
-// for that instant, and the newer copy's status-only event starts no pass:
-// with the plain 1 s backstop the phase was applied up to 1 s late.
-func TestContractConflictKeepsItsInstant(t *testing.T) {
+// TestContractPassAtItsInstant: a contract's pass is scheduled for its
+// next instant itself, at PriorityDue: its status write there is what
+// stops selling at the contract's end (the contract-end admission policy
+// reads it). A conflict at the write is returned, for the backoff to retry.
+func TestContractPassAtItsInstant(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, int(700*time.Millisecond), time.UTC)
 	ends := metav1.NewTime(time.Date(2026, 12, 1, 12, 0, 3, 0, time.UTC)) // Expiring due at :01, in 300ms
 	c := &v1.DistributorContract{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 1}, Spec: v1.DistributorContractSpec{
@@ -148,12 +144,13 @@ func TestContractConflictKeepsItsInstant(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		ends     *metav1.Time
+		conflict bool
 		want     time.Duration
-		priority bool
 	}{
-		{"instant in 300ms", &ends, 300*time.Millisecond + ContractPhaseAfter, true},
-		{"instant in a month", ptr.To(metav1.NewTime(now.Add(30 * 24 * time.Hour))), staleRetry, false},
-		{"no end", nil, staleRetry, false},
+		{"instant in 300ms", &ends, false, 300 * time.Millisecond},
+		{"instant in a month", ptr.To(metav1.NewTime(now.Add(30 * 24 * time.Hour))), false, 30*24*time.Hour - 2*time.Second - 700*time.Millisecond},
+		{"no end", nil, false, 0},
+		{"409 at the write", &ends, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := c.DeepCopy()
@@ -162,17 +159,26 @@ func TestContractConflictKeepsItsInstant(t *testing.T) {
 				WithStatusSubresource(&v1.DistributorContract{}).
 				WithIndex(&v1.Partner{}, IndexPartnerSupplier, func(o client.Object) []string { return nonEmpty(o.(*v1.Partner).Status.Contract) }).
 				WithInterceptorFuncs(interceptor.Funcs{
-					SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
-						return errConflict
+					SubResourceUpdate: func(ctx context.Context, cl client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+						if tc.conflict {
+							return errConflict
+						}
+						return cl.SubResource(sub).Update(ctx, o, opts...)
 					},
 				}).Build()
 			r := &ContractReconciler{Client: fc, APIReader: fc, Clock: clocktesting.NewFakeClock(now), Recorder: &nopRecorder{}}
 			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "c"}})
-			if err != nil {
-				t.Fatalf("a 409 is retried quietly, got %v", err)
+			if tc.conflict {
+				if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "DistributorContract c") {
+					t.Errorf("want the conflict returned, naming the contract, got %v", err)
+				}
+				return
 			}
-			if res.RequeueAfter != tc.want || (res.Priority != nil) != tc.priority {
-				t.Errorf("want a retry after %v (PriorityDue: %v), got %+v", tc.want, tc.priority, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RequeueAfter != tc.want || (tc.want > 0 && (res.Priority == nil || *res.Priority != entitlement.PriorityDue)) {
+				t.Errorf("want the next pass after %v at PriorityDue, got %+v", tc.want, res)
 			}
 		})
 	}

@@ -3,14 +3,14 @@ package controllers
 import (
 	"sync"
 	"time"
-
-	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
 
 // refusals remembers the API server's refusals to let the operator bind a
 // ClusterRole (its RBAC escalation check), so that a stalled partner does
-// not send the doomed binding on every reconcile: a refusal counts until
-// it is older than the recheck period, then the binding is tried again.
+// not send the doomed binding on every pass: a refusal counts until it is
+// older than the recheck period, then the binding is tried again. It is
+// per role, not per partner, and losing it (a restart) costs one refused
+// binding, nothing else.
 type refusals struct {
 	mu sync.Mutex
 	m  map[string]refusal
@@ -30,19 +30,18 @@ func (f *refusals) remember(role, message string, now time.Time) {
 	f.m[role] = refusal{message, now}
 }
 
-// apply marks the observed roles that were refused within the last recheck
-// period, and forgets older refusals.
-func (f *refusals) apply(roles map[string]entitlement.RoleObservation, now time.Time, recheck time.Duration) {
+// of returns the refusal to bind role within the last recheck period ("" if
+// none), and forgets an older one.
+func (f *refusals) of(role string, now time.Time, recheck time.Duration) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for role, ref := range f.m {
-		if now.Sub(ref.at) >= recheck {
-			delete(f.m, role)
-			continue
-		}
-		if obs, ok := roles[role]; ok {
-			obs.Forbidden = ref.message
-			roles[role] = obs
-		}
+	ref, ok := f.m[role]
+	if !ok {
+		return ""
 	}
+	if now.Sub(ref.at) >= recheck {
+		delete(f.m, role)
+		return ""
+	}
+	return ref.message
 }

@@ -15,8 +15,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -24,26 +22,6 @@ import (
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
-
-// staleRetry is the backstop for a reconcile whose cached copy turned out
-// stale at its status write; normally the watch event of the newer copy
-// triggers the next reconcile first.
-const staleRetry = time.Second
-
-// staleRetryBefore is the retry after a stale copy's conflict for a pass
-// whose next instant is due after due (0: none): staleRetry, or that
-// instant if it comes first. A key is queued once, so the event that
-// started this pass took the place of the one scheduled for the instant,
-// and the status-only update of the newer copy may start no pass at all
-// (a contract's watch passes only spec changes): returning staleRetry alone
-// applied a contract's phase 1 s after the pass instead of at its instant
-// (TestContractLifecycleOnSchedule saw 0.5-0.7 s of lag, once 1.03 s).
-func staleRetryBefore(due time.Duration) ctrl.Result {
-	if due > 0 && due < staleRetry {
-		return ctrl.Result{RequeueAfter: due, Priority: ptr.To(PriorityDue)}
-	}
-	return ctrl.Result{RequeueAfter: staleRetry}
-}
 
 // The manager's defaults for its client and workers (docs/benchmarks.md,
 // "Choosing the defaults"): at a thousand partners changing at one instant
@@ -58,26 +36,17 @@ const (
 	DefaultMaxConcurrentReconciles = 16
 )
 
-// PriorityDue is the workqueue priority of a reconcile scheduled for a
-// contract boundary: at the instant, the transitions due run before the
-// echoes of those already done (their children's and namespaces' events).
-const PriorityDue = 10
-
-// PriorityDeferred is the priority of the pass that writes the namespace
-// labels and view a transition left for later: after the transitions and
-// the ordinary events, before the initial list's (-100).
-const PriorityDeferred = -50
-
 // DefaultStalledRecheck is how often a Stalled partner is decided again.
 // Some fixes send the operator no event: deleting or labelling a namespace
 // it does not cache, granting it bind on a role.
 const DefaultStalledRecheck = time.Minute
 
-// MaxRetryDelay caps the backoff of a failing reconcile. A reconcile that
-// returns an error loses its RequeueAfter (the next contract boundary), so
-// with controller-runtime's default cap of 1000 s a partner whose apply
-// keeps failing could fail over or be revoked up to 17 minutes late; with
-// this cap, at most 30 s.
+// MaxRetryDelay caps the backoff of a failing reconcile (the workqueue's,
+// the only one). A reconcile that returns an error loses its RequeueAfter
+// (the next contract boundary), so with controller-runtime's default cap of
+// 1000 s a partner whose apply keeps failing could fail over or be revoked
+// up to 17 minutes late; with this cap, at most 30 s. Selling stops at a
+// contract's end at admission, whatever the operator's retries.
 const MaxRetryDelay = 30 * time.Second
 
 // retryLimiter is controller-runtime's default rate limiter with the
@@ -138,6 +107,10 @@ type Options struct {
 	// StalledRecheck is how often a Stalled partner is decided again;
 	// default DefaultStalledRecheck.
 	StalledRecheck time.Duration
+	// RequireAdmissionPolicies: contracts report (Stalled
+	// AdmissionPolicyMissing) when the admission policies the operator
+	// relies on are not in place as shipped.
+	RequireAdmissionPolicies bool
 }
 
 // The metrics endpoint authenticates and authorizes its callers through
@@ -155,8 +128,9 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	}
 	if err := (&ContractReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
-		Recorder:                mgr.GetEventRecorder("entitlement-operator"),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		Recorder:                 mgr.GetEventRecorder("entitlement-operator"),
+		MaxConcurrentReconciles:  o.MaxConcurrentReconciles,
+		RequireAdmissionPolicies: o.RequireAdmissionPolicies,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("DistributorContract controller: %w", err)
 	}

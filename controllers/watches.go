@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"reflect"
+	"slices"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,8 +45,9 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(createdDeletedOrResized())).
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.allPartners)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
+		WithLogConstructor(reconcileLogs(mgr.GetLogger(), "partner", "Partner", r.Clock)).
 		Named("partner").
-		Complete(newQuietRetry("partner", r, r.Clock))
+		Complete(r)
 }
 
 // partnerChanged passes spec changes, deletion and finalizer changes, the
@@ -143,9 +146,29 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Another contract's schedule changes where partners fail over to.
 		Watches(&v1.DistributorContract{}, handler.EnqueueRequestsFromMapFunc(r.allContracts),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The admission policies that enforce every contract.
+		Watches(&admissionv1.ValidatingAdmissionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allContracts),
+			builder.WithPredicates(reliedPolicy(func(o client.Object) string { return o.GetName() }))).
+		Watches(&admissionv1.ValidatingAdmissionPolicyBinding{}, handler.EnqueueRequestsFromMapFunc(r.allContracts),
+			builder.WithPredicates(reliedPolicy(func(o client.Object) string {
+				if b, ok := o.(*admissionv1.ValidatingAdmissionPolicyBinding); ok {
+					return b.Spec.PolicyName
+				}
+				return ""
+			}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
+		WithLogConstructor(reconcileLogs(mgr.GetLogger(), "distributorcontract", "DistributorContract", r.Clock)).
 		Named("distributorcontract").
-		Complete(newQuietRetry("distributorcontract", r, r.Clock))
+		Complete(r)
+}
+
+// reliedPolicy passes the events of the admission policies the operator
+// relies on, and of their bindings (policy names the policy an object is
+// or binds).
+func reliedPolicy(policy func(client.Object) string) predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return slices.Contains(entitlement.ReliedPolicies, policy(o))
+	})
 }
 
 // allContracts maps any change to every contract (a handful).

@@ -41,12 +41,50 @@ const (
 	// line, the contract's products the partner may not sell for lack of a
 	// specialization (the policy's message names it).
 	AnnotationProductsWithheld = "entitlements.partnerops.io/products-withheld"
+	// AnnotationSuccessor, on an entitled namespace whose supply ends,
+	// names the contract the partner fails over to then; absent, the
+	// partner is revoked then. The ValidatingAdmissionPolicy
+	// entitlements-subscription-contract-end reads it with the supplying
+	// contract's status: when that contract stops supplying, a namespace
+	// without a successor refuses new Subscriptions at once, before the
+	// operator has written anything for the partner.
+	AnnotationSuccessor = "entitlements.partnerops.io/successor"
+	// AnnotationSuccessorProducts lists, one per line, the products the
+	// partner may sell through the successor (absent: the successor
+	// restricts none). The contract-end policy applies it from the instant
+	// the supplying contract stops supplying.
+	AnnotationSuccessorProducts = "entitlements.partnerops.io/successor-products"
 	// AnnotationAdopt, on a Partner, lists (comma-separated) existing
-	// namespaces labelled for the partner that the operator may adopt: the
-	// hand-over of a namespace someone else created takes both its owner's
-	// label and the Partner's annotation, because labels alone can be
-	// forged by anyone who may write namespaces.
+	// namespaces the operator did not create that the partner takes over.
+	// The hand-over also needs the consent of someone who may write the
+	// namespace itself: its partner label and AnnotationHandOverTo naming
+	// the partner (the Partner's editors cannot write namespaces).
 	AnnotationAdopt = "entitlements.partnerops.io/adopt"
+	// AnnotationHandOverTo, on a namespace, names the partner it is handed
+	// over to (see AnnotationAdopt). The operator removes it once it has
+	// recorded the namespace as the partner's: consent is given once, so a
+	// Partner deleted and created again under the same name does not
+	// inherit the namespaces of the old one.
+	AnnotationHandOverTo = "entitlements.partnerops.io/hand-over-to"
+	// AnnotationCreationToken is a one-time random token the operator puts
+	// on a namespace it creates; the SHA-256 of it is recorded in the
+	// partner's status before the create (status.namespaces[].creationDigest).
+	// Someone who creates the namespace first, in the moment between the
+	// record and the create, cannot know the token: the operator's create
+	// fails and the namespace is a Conflict. After a crash between its
+	// create and recording the UID, the token proves the namespace its own.
+	AnnotationCreationToken = "entitlements.partnerops.io/creation-token"
+
+	// PolicyProducts is the ValidatingAdmissionPolicy (and its binding)
+	// that refuses a Subscription in a namespace whose view does not say
+	// Entitled, or for a product the partner may not sell
+	// (config/admission).
+	PolicyProducts = "entitlements-subscription-products"
+	// PolicyContractEnd is the ValidatingAdmissionPolicy (and its binding)
+	// that refuses a Subscription from the instant the contract supplying
+	// the namespace stops supplying, unless the partner fails over then
+	// (config/admission).
+	PolicyContractEnd = "entitlements-subscription-contract-end"
 
 	// Finalizer keeps a Partner until its entitlements are revoked.
 	Finalizer = "entitlements.partnerops.io/revoke"

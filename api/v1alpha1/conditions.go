@@ -85,6 +85,11 @@ const (
 	// ReasonCreatingNamespace: the operator has recorded that it creates a
 	// namespace and is about to (Reconciling).
 	ReasonCreatingNamespace = "CreatingNamespace"
+	// ReasonAdmissionPolicyMissing (DistributorContract, Stalled and
+	// Ready): an admission policy the operator relies on, or its binding,
+	// is missing or no longer denies: products and the contract's end are
+	// not enforced when a Subscription is created.
+	ReasonAdmissionPolicyMissing = "AdmissionPolicyMissing"
 	// ReasonNotExpiring: the supplying contract is not near its end.
 	ReasonNotExpiring = "NotExpiring"
 )

@@ -67,6 +67,7 @@ type NamespaceName string
 // namespaces.
 // +kubebuilder:validation:XValidation:rule="self.kind != 'ServiceAccount' || (has(self.namespace) && size(self.namespace) > 0)",message="a ServiceAccount subject needs a namespace"
 // +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' || !has(self.namespace)",message="only a ServiceAccount subject may have a namespace"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' || !self.name.startsWith('system:')",message="a User or Group named system:... is one of Kubernetes' own (system:authenticated is every user of the cluster): name the partner's people or groups"
 type Subject struct {
 	// Kind is User, Group or ServiceAccount.
 	// +required
@@ -258,11 +259,18 @@ type NamespaceStatus struct {
 	// +optional
 	UID types.UID `json:"uid,omitempty"`
 	// Adopted: the operator did not create the namespace; it was handed
-	// over (annotation entitlements.partnerops.io/adopt on the Partner) or
-	// managed before UIDs were recorded. deletionPolicy Delete never
-	// deletes an adopted namespace.
+	// over (annotation entitlements.partnerops.io/adopt on the Partner and
+	// entitlements.partnerops.io/hand-over-to on the namespace) or managed
+	// before UIDs were recorded. deletionPolicy Delete never deletes an
+	// adopted namespace.
 	// +optional
 	Adopted bool `json:"adopted,omitempty"`
+	// CreationDigest is the SHA-256 (hex) of the one-time token the
+	// operator puts on the namespace it is about to create (annotation
+	// entitlements.partnerops.io/creation-token), recorded before the
+	// create; empty once the UID is recorded.
+	// +optional
+	CreationDigest string `json:"creationDigest,omitempty"`
 	// SubscriptionsUsed is how many Subscriptions are in the namespace.
 	// +optional
 	SubscriptionsUsed int32 `json:"subscriptionsUsed"`

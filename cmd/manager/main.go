@@ -28,7 +28,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS, pprofAddr string
-		leaderElect, metricsSecure                  bool
+		leaderElect, metricsSecure, requirePolicies bool
 		qps                                         float64
 		burst, concurrency                          int
 		syncPeriod, stalledRecheck                  time.Duration
@@ -42,6 +42,7 @@ func run() error {
 	flag.IntVar(&burst, "kube-api-burst", controllers.DefaultBurst, "Burst of queries to the API server.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Reconciles run in parallel per controller.")
 	flag.DurationVar(&stalledRecheck, "stalled-recheck-interval", controllers.DefaultStalledRecheck, "How often a Stalled partner is decided again; some fixes (deleting or labelling a namespace the operator does not manage) send it no event.")
+	flag.BoolVar(&requirePolicies, "require-admission-policies", true, "Report on every DistributorContract (Ready False, Stalled AdmissionPolicyMissing, an event, entitlements_admission_policies_enforced 0) while the ValidatingAdmissionPolicies of config/admission or their bindings are missing or do not deny; false where they are deliberately not installed.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint (/debug/pprof) binds to, for profiling; empty (the default) disables it. It is unauthenticated: bind it to loopback.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Backstop resync of every object; contract deadlines are scheduled exactly, not found by resync.")
 	zapOpts := zap.Options{Development: false}
@@ -73,7 +74,7 @@ func run() error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: concurrency, StalledRecheck: stalledRecheck}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: concurrency, StalledRecheck: stalledRecheck, RequireAdmissionPolicies: requirePolicies}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -2,9 +2,11 @@ package entitlement
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -95,4 +97,71 @@ func RecountDelay(base time.Duration, supplied int) time.Duration {
 		n = 1
 	}
 	return time.Duration(n) * base
+}
+
+// ContractInput is what a contract's status depends on besides its spec
+// and the time.
+type ContractInput struct {
+	Now time.Time
+	// Supplied are the partners the contract supplies (by their status).
+	Supplied []v1.Partner
+	// Contracts maps every contract's name to it (where partners fail
+	// over to).
+	Contracts map[string]*v1.DistributorContract
+	// Roles maps the ClusterRoles of its tiers to what was observed.
+	Roles map[string]RoleObservation
+	// AdmissionProblems say what keeps the admission policies the
+	// operator relies on from refusing as shipped (AdmissionProblems).
+	AdmissionProblems []string
+}
+
+// ContractStatus is the status a decision and what was gathered give a
+// contract. Ready is False, and Stalled True, while a tier's ClusterRole
+// cannot be bound or the admission policies that enforce the contract are
+// not in place: only a user can fix either.
+func ContractStatus(c *v1.DistributorContract, d ContractDecision, in ContractInput) v1.DistributorContractStatus {
+	st := *c.Status.DeepCopy()
+	st.Phase = d.Phase
+	st.NextTransitionAt = MetaTime(d.NextTransitionAt)
+	st.EntitledUntil = MetaTime(d.EntitledUntil)
+	st.Partners = int32(len(in.Supplied))
+	st.Forecast = Forecast(c, in.Supplied, in.Contracts)
+	st.ObservedGeneration = c.Generation
+	for _, cond := range d.Conditions {
+		cond.ObservedGeneration = c.Generation
+		SetCondition(&st.Conditions, cond, in.Now)
+	}
+	ready := metav1.Condition{Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonReconciled,
+		Message: "status is current; every tier's ClusterRole can be bound", ObservedGeneration: c.Generation}
+	var stalled *metav1.Condition
+	switch roles := ContractRoleProblems(c, in.Roles); {
+	case len(roles) > 0:
+		stalled = &metav1.Condition{Reason: v1.ReasonRoleNotBindable, Message: Truncate(strings.Join(roles, messageSeparator), maxConditionMessage)}
+	case len(in.AdmissionProblems) > 0:
+		stalled = &metav1.Condition{Reason: v1.ReasonAdmissionPolicyMissing, Message: Truncate(strings.Join(in.AdmissionProblems, messageSeparator)+
+			": the API server does not refuse Subscriptions for forbidden products or after the contract's end; reinstall config/admission (or the chart with admissionPolicy.enabled)", maxConditionMessage)}
+	}
+	if stalled != nil {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, stalled.Reason, stalled.Message
+		stalled.Type, stalled.Status, stalled.ObservedGeneration = v1.ConditionStalled, metav1.ConditionTrue, c.Generation
+		SetCondition(&st.Conditions, *stalled, in.Now)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, v1.ConditionStalled)
+	}
+	SetCondition(&st.Conditions, ready, in.Now)
+	return st
+}
+
+// ContractEvents are the events of a contract's pass: its phase change,
+// and a Stalled reason that was not there before.
+func ContractEvents(c *v1.DistributorContract, d ContractDecision, next *v1.DistributorContractStatus) []Event {
+	var evs []Event
+	if d.Event != nil {
+		evs = append(evs, *d.Event)
+	}
+	now, before := findCondition(next.Conditions, v1.ConditionStalled), findCondition(c.Status.Conditions, v1.ConditionStalled)
+	if now != nil && (before == nil || before.Reason != now.Reason || before.Message != now.Message) {
+		evs = append(evs, Event{corev1.EventTypeWarning, now.Reason, now.Message})
+	}
+	return evs
 }

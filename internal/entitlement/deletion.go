@@ -32,3 +32,17 @@ func RecordedUID(p *v1.Partner, name string) types.UID {
 	}
 	return rec.UID
 }
+
+// RetainPlan is the plan for a namespace a deleted Partner leaves behind
+// (deletionPolicy Retain, or not created by the operator): labelled
+// Revoked, its view saying so (the admission policies refuse new
+// Subscriptions there), no RoleBinding, a quota that admits no
+// Subscription, keeps its other limits and is no longer owned by the
+// Partner (the garbage collector would delete it with the Partner).
+func RetainPlan(p *v1.Partner, obs NamespaceObservation) NamespacePlan {
+	np := NamespacePlan{Name: obs.Name, State: v1.NamespaceRevoked, Manage: true, UID: obs.UID, ExtraQuota: obs.Quota.Extra}
+	np.Labels = namespaceLabels(&p.Spec, p.Name, v1.NamespaceRevoked)
+	np.View = partnerView(p, PartnerPlan{Phase: v1.PartnerRevoked}, nil)
+	np.Metadata = metadataPatch(obs.Labels, obs.Annotations, np.Labels, np.View, false)
+	return np
+}

@@ -1,12 +1,16 @@
 package entitlement
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -46,6 +50,46 @@ type QuotaObservation struct {
 	// RecountAt is when the operator last asked for a recount (the value
 	// of v1.QuotaRecountResource in spec.hard); zero if it has not.
 	RecountAt time.Time
+	// Extra is its spec.hard besides Subscriptions and the recount request
+	// (a contract's namespaceQuota).
+	Extra corev1.ResourceList
+}
+
+// ObserveQuota reads the operator's ResourceQuota in a namespace: whether
+// kube-controller-manager has counted Subscriptions in it, its limits, and
+// the operator's last recount request.
+func ObserveQuota(q *corev1.ResourceQuota) QuotaObservation {
+	_, synced := q.Status.Hard[v1.SubscriptionQuotaResource]
+	_, counted := q.Status.Used[v1.SubscriptionQuotaResource]
+	obs := QuotaObservation{Exists: true, Synced: synced, Counted: synced && counted}
+	for name, v := range q.Spec.Hard {
+		switch name {
+		case v1.SubscriptionQuotaResource:
+			obs.SpecHard = v.Value()
+		case v1.QuotaRecountResource:
+			if sec, err := strconv.ParseInt(v.String(), 10, 64); err == nil && sec > 0 {
+				obs.RecountAt = time.Unix(sec, 0).UTC()
+			}
+		default:
+			if obs.Extra == nil {
+				obs.Extra = corev1.ResourceList{}
+			}
+			obs.Extra[name] = v
+		}
+	}
+	if h, ok := q.Status.Hard[v1.SubscriptionQuotaResource]; ok {
+		obs.StatusHard = h.Value()
+	}
+	return obs
+}
+
+// RevokePlan is the plan for a namespace where the partner keeps nothing:
+// no RoleBinding, a quota that admits no Subscription and keeps its other
+// limits. For the namespaces of a Partner being deleted that are kept, and
+// for those holding what the operator wrote for a partner they no longer
+// belong to.
+func RevokePlan(name string, q QuotaObservation) NamespacePlan {
+	return NamespacePlan{Name: name, State: v1.NamespaceRevoked, ExtraQuota: q.Extra}
 }
 
 // Claim is another partner that lists the same namespace.
@@ -59,16 +103,20 @@ type Claim struct {
 // manage. The record is the partner's own status, which only the operator
 // writes: a namespace is the partner's when its UID is recorded there. Two
 // cases have no UID yet:
-//   - the operator recorded that it was creating the namespace (state
-//     Pending without a UID) and the namespace carries its created-by
-//     annotation: the operator created it and stopped before recording
-//     the UID;
+//   - the operator recorded that it was creating the namespace, with the
+//     digest of a one-time token it puts on the namespace it creates
+//     (v1.AnnotationCreationToken): the namespace carries the token, so
+//     the operator created it and stopped before recording the UID. A
+//     namespace someone else created in the moment between the record and
+//     the create cannot carry the token: only the operator knew it;
 //   - a record written by a version that did not record UIDs (state Granted
 //     without a UID; this version writes Granted only with one): adopted
 //     once, on upgrade.
 //
-// A namespace someone else created is the partner's only when its owner
-// labelled it for the partner and the Partner's adopt annotation names it.
+// A namespace someone else created is the partner's only when it is handed
+// over: labelled for the partner and annotated v1.AnnotationHandOverTo
+// with its name by someone who may write the namespace, and named in the
+// Partner's adopt annotation.
 //
 // Labels and annotations alone never make a namespace the partner's:
 // anyone who may write namespaces can write them.
@@ -86,17 +134,46 @@ func ownership(p *v1.Partner, name string, obs NamespaceObservation) (ours bool,
 			return true, ""
 		}
 		return false, fmt.Sprintf("namespace %s was deleted and created again by someone else (UID %s, the operator created %s); it is left untouched", name, obs.UID, rec.UID)
-	case found && rec.State == v1.NamespacePending:
-		if obs.CreatedBy == p.Name {
+	case found && rec.CreationDigest != "":
+		if createdByOperator(rec, obs) {
 			return true, ""
+		}
+		if !handedOver(p, name, obs) {
+			return false, fmt.Sprintf("namespace %s was created by someone else while the operator was creating it for partner %s; it is left untouched. %s", name, p.Name, handOverHint(p, name))
 		}
 	case found && rec.State == v1.NamespaceGranted:
 		return true, "" // recorded by a version that did not record UIDs
 	}
-	if adoptable(p, name) {
-		return true, "" // handed over: labelled by its owner, adopted by the Partner's annotation
+	if handedOver(p, name, obs) {
+		return true, ""
 	}
-	return false, fmt.Sprintf("namespace %s is labelled for partner %s, but the operator did not create it for the partner (its UID is not in status.namespaces); it is left untouched. To hand it over, name it in the Partner's annotation %s", name, p.Name, v1.AnnotationAdopt)
+	return false, fmt.Sprintf("namespace %s is labelled for partner %s, but the operator did not create it for the partner (its UID is not in status.namespaces); it is left untouched. %s", name, p.Name, handOverHint(p, name))
+}
+
+// handOverHint tells a user how to hand a namespace over.
+func handOverHint(p *v1.Partner, name string) string {
+	return fmt.Sprintf("To hand it over, annotate the namespace %s=%s and name it in the Partner's annotation %s", v1.AnnotationHandOverTo, p.Name, v1.AnnotationAdopt)
+}
+
+// createdByOperator reports whether the namespace carries the token whose
+// digest the record holds.
+func createdByOperator(rec v1.NamespaceStatus, obs NamespaceObservation) bool {
+	return rec.CreationDigest != "" && obs.CreationToken != "" && TokenDigest(obs.CreationToken) == rec.CreationDigest
+}
+
+// TokenDigest is the digest of a creation token as status records it.
+func TokenDigest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// handedOver reports whether both sides consent to the hand-over of a
+// namespace the operator did not create: the namespace names the partner
+// (v1.AnnotationHandOverTo, written by someone who may write the
+// namespace, which a Partner's editors may not) and the Partner's adopt
+// annotation names the namespace.
+func handedOver(p *v1.Partner, name string, obs NamespaceObservation) bool {
+	return obs.HandOverTo == p.Name && adoptable(p, name)
 }
 
 // adoptable reports whether the Partner's adopt annotation names the
@@ -117,15 +194,6 @@ func recordOf(p *v1.Partner, name string) (v1.NamespaceStatus, bool) {
 		}
 	}
 	return v1.NamespaceStatus{}, false
-}
-
-// creationRecorded reports whether the operator recorded, in an earlier
-// status write, that it creates this namespace: it creates a namespace only
-// once that record exists (so that after a crash it knows the namespace it
-// finds is its own).
-func creationRecorded(p *v1.Partner, name string) bool {
-	rec, found := recordOf(p, name)
-	return found && rec.State == v1.NamespacePending && rec.UID == ""
 }
 
 // precedence returns the partner that gets a namespace no one owns yet when
@@ -191,7 +259,7 @@ func adopted(p *v1.Partner, name string, obs NamespaceObservation) bool {
 		return true
 	case found && rec.UID != "" && rec.UID == obs.UID:
 		return false
-	case found && rec.UID == "" && rec.State == v1.NamespacePending && obs.CreatedBy == p.Name:
+	case found && rec.UID == "" && createdByOperator(rec, obs):
 		return false
 	}
 	return true
@@ -206,25 +274,28 @@ func recordUID(obs NamespaceObservation, ours bool) types.UID {
 	return ""
 }
 
-// CreationsToRecord lists the namespaces the plan creates whose creation
-// the partner's status does not record yet: the operator records them
-// (RecordCreations, one status write) before it creates them, so that a
-// namespace it created and crashed before recording the UID of is still
-// known as its own (see ownership).
-func CreationsToRecord(p *v1.Partner, plan *PartnerPlan) []string {
+// CreationsToRecord lists the namespaces the plan creates. Each create is
+// preceded by its own record (RecordCreations, one status write) of the
+// digest of a fresh token the namespace is created with, so that a
+// namespace the operator created and crashed before recording the UID of
+// is still known as its own (see ownership), and one somebody else
+// created first is not.
+func CreationsToRecord(plan *PartnerPlan) []string {
 	var names []string
 	for _, np := range plan.Namespaces {
-		if np.Create && !creationRecorded(p, np.Name) {
+		if np.Create {
 			names = append(names, np.Name)
 		}
 	}
 	return names
 }
 
-// RecordCreations marks the named namespaces in status as being created.
-func RecordCreations(st *v1.PartnerStatus, names []string) {
+// RecordCreations marks the namespaces in status as being created, each
+// with the digest of the token it is created with (name → digest).
+func RecordCreations(st *v1.PartnerStatus, digests map[string]string) {
+	names := slices.Sorted(maps.Keys(digests))
 	for _, name := range names {
-		entry := v1.NamespaceStatus{Name: name, State: v1.NamespacePending, Message: "creating the namespace"}
+		entry := v1.NamespaceStatus{Name: name, State: v1.NamespacePending, Message: "creating the namespace", CreationDigest: digests[name]}
 		i := slices.IndexFunc(st.Namespaces, func(n v1.NamespaceStatus) bool { return n.Name == name })
 		if i < 0 {
 			st.Namespaces = append(st.Namespaces, entry)
@@ -233,26 +304,4 @@ func RecordCreations(st *v1.PartnerStatus, names []string) {
 		entry.SubscriptionsUsed = st.Namespaces[i].SubscriptionsUsed
 		st.Namespaces[i] = entry
 	}
-}
-
-// partnerView is the partner's entitlement as its namespaces show it to
-// the partner's people: phase, supplying contract, until when, what happens
-// then, and the partner-wide Subscription limit. Empty values are left out.
-func partnerView(p *v1.Partner, plan PartnerPlan) map[string]string {
-	v := map[string]string{
-		v1.AnnotationPrefix + "phase":               string(plan.Phase),
-		v1.AnnotationPrefix + "subscriptions-limit": fmt.Sprint(plan.Hard),
-	}
-	if plan.Phase == v1.PartnerEntitled {
-		v[v1.AnnotationPrefix+"contract"] = plan.Supply.Contract
-		if end := plan.Supply.Schedule.SupplyEndsAt(); !end.IsZero() {
-			v[v1.AnnotationPrefix+"entitled-until"] = formatTime(end)
-			v[v1.AnnotationPrefix+"next"] = "revoke at " + formatTime(end)
-			if plan.Successor != "" {
-				v[v1.AnnotationPrefix+"next"] = "fail over to " + plan.Successor + " at " + formatTime(end)
-			}
-		}
-		maps.Copy(v, productView(&p.Spec, plan.Supply.Entitlement))
-	}
-	return v
 }

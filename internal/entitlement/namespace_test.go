@@ -1,12 +1,14 @@
 package entitlement
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
@@ -18,7 +20,17 @@ func TestOwnership(t *testing.T) {
 		return p
 	}
 	labelled := NamespaceObservation{Exists: true, Owner: "acme", UID: "u1"}
-	forged := NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", CreatedBy: "acme"}
+	// What anyone who may create namespaces can write: the labels, the
+	// created-by annotation, a token of their own, the consent annotation.
+	forged := NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", CreationToken: "guessed", HandOverTo: "acme"}
+	withToken := NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", CreationToken: "secret"}
+	creating := v1.NamespaceStatus{Name: "a", State: v1.NamespacePending, CreationDigest: TokenDigest("secret")}
+	adopting := func(recs ...v1.NamespaceStatus) *v1.Partner {
+		p := withRecord(recs...)
+		p.Annotations = map[string]string{v1.AnnotationAdopt: "x, a"}
+		return p
+	}
+	consenting := NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", HandOverTo: "acme"}
 	cases := []struct {
 		name string
 		p    *v1.Partner
@@ -29,22 +41,20 @@ func TestOwnership(t *testing.T) {
 		{"UID recorded", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespaceGranted, UID: "u1"}), labelled, true, ""},
 		{"another partner's", withRecord(v1.NamespaceStatus{Name: "a", UID: "u1"}), NamespaceObservation{Exists: true, Owner: "globex", UID: "u1"}, false, "belongs to partner globex"},
 		{"unlabelled", withRecord(), NamespaceObservation{Exists: true, UID: "u1"}, false, "does not belong"},
-		{"labels and annotation forged, nothing recorded", withRecord(), forged, false, "did not create it"},
+		{"labels and annotations forged, nothing recorded", withRecord(), forged, false, "did not create it"},
 		{"recreated by someone else", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespaceGranted, UID: "u0"}), forged, false, "created again by someone else"},
-		{"creation recorded, created before a crash", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespacePending}), forged, true, ""},
-		{"creation recorded, no created-by annotation", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespacePending}), labelled, false, "did not create it"},
+		{"creation recorded, created with the token before a crash", withRecord(creating), withToken, true, ""},
+		{"creation recorded, created first by someone else (no token)", withRecord(creating), labelled, false, "created by someone else while the operator was creating it"},
+		{"creation recorded, created first by someone else (a token of theirs)", withRecord(creating), forged, false, "created by someone else while the operator was creating it"},
+		{"creation recorded by a version without tokens (a created-by annotation is not proof)", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespacePending}), forged, false, "did not create it"},
 		{"record of a version without UIDs (upgrade)", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespaceGranted}), labelled, true, ""},
 		{"revoked at the last record without a UID", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespaceRevoked}), labelled, false, "did not create it"},
-		{"handed over: labelled and named in the adopt annotation", func() *v1.Partner {
-			p := withRecord()
-			p.Annotations = map[string]string{v1.AnnotationAdopt: "x, a"}
-			return p
-		}(), labelled, true, ""},
-		{"adopt annotation, but another partner's label", func() *v1.Partner {
-			p := withRecord()
-			p.Annotations = map[string]string{v1.AnnotationAdopt: "a"}
-			return p
-		}(), NamespaceObservation{Exists: true, Owner: "globex", UID: "u1"}, false, "belongs to partner globex"},
+		{"handed over: consent on the namespace and the Partner's adopt annotation", adopting(), consenting, true, ""},
+		{"adopt annotation alone (a Partner editor): refused", adopting(), labelled, false, "hand-over-to=acme"},
+		{"consent on the namespace for another partner", adopting(), NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", HandOverTo: "globex"}, false, "did not create it"},
+		{"consent alone, no adopt annotation", withRecord(), consenting, false, "did not create it"},
+		{"raced creation, then handed over by its creator", adopting(creating), consenting, true, ""},
+		{"adopt annotation, but another partner's label", adopting(), NamespaceObservation{Exists: true, Owner: "globex", UID: "u1", HandOverTo: "acme"}, false, "belongs to partner globex"},
 		{"absent at the last record, forged since", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespaceRevoked, Message: MessageNotCreated}), forged, false, "did not create it"},
 		{"Conflict at the last record", withRecord(v1.NamespaceStatus{Name: "a", State: v1.NamespaceConflict}), forged, false, "did not create it"},
 	}
@@ -62,7 +72,7 @@ func TestForgedNamespaceIsConflictAndLosesWhatTheOperatorPutThere(t *testing.T) 
 	p := newPartner("acme", []string{"active-a"}, namespaces("a"))
 	plan := PlanPartner(func() PartnerInput {
 		in := input(p, supplyFixtures()["active-a"])
-		in.Namespaces["a"] = NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", CreatedBy: "acme", Children: true}
+		in.Namespaces["a"] = NamespaceObservation{Exists: true, Owner: "acme", UID: "u1", CreationToken: "guessed", Children: true}
 		in.Strays = []string{"moved"}
 		return in
 	}())
@@ -157,19 +167,32 @@ func TestUncountedQuotaIsPendingNotGranted(t *testing.T) {
 	}
 }
 
+// TestCreationIsRecordedFirst: every create is preceded by a record of
+// the digest of its own token; a failed create keeps its record; the
+// namespace it created is the partner's by the token alone.
 func TestCreationIsRecordedFirst(t *testing.T) {
 	p := newPartner("acme", []string{"active-a"}, namespaces("a", "b"))
 	plan := PlanPartner(input(p, supplyFixtures()["active-a"]))
-	names := CreationsToRecord(p, &plan)
+	names := CreationsToRecord(&plan)
 	if len(names) != 1 || names[0] != "a" {
 		t.Fatalf("CreationsToRecord: want [a] (b is over the limit), got %v", names)
 	}
-	RecordCreations(&p.Status, names)
-	if !creationRecorded(p, "a") {
-		t.Fatalf("after RecordCreations: want a recorded, got %+v", p.Status.Namespaces)
+	RecordCreations(&p.Status, map[string]string{"a": TokenDigest("t1")})
+	if rec, _ := recordOf(p, "a"); rec.State != v1.NamespacePending || rec.CreationDigest != TokenDigest("t1") || rec.UID != "" {
+		t.Fatalf("after RecordCreations: want a Pending with the digest, got %+v", p.Status.Namespaces)
 	}
-	if again := CreationsToRecord(p, &plan); len(again) != 0 {
-		t.Errorf("CreationsToRecord after recording: want none, got %v", again)
+	// The plan is the same after recording: a second attempt records a
+	// fresh token (the first one is not kept anywhere but the namespace).
+	if again := CreationsToRecord(&plan); len(again) != 1 {
+		t.Errorf("CreationsToRecord after recording: want [a] again, got %v", again)
+	}
+	st := PartnerStatus(p, &plan, ApplyOutcome{Err: errors.New("create failed")}, t0)
+	if rec := st.Namespaces[0]; rec.CreationDigest != TokenDigest("t1") {
+		t.Errorf("failed create: want the record kept, got %+v", rec)
+	}
+	st = PartnerStatus(p, &plan, ApplyOutcome{Created: map[string]types.UID{"a": "u1"}}, t0)
+	if rec := st.Namespaces[0]; rec.UID != "u1" || rec.CreationDigest != "" {
+		t.Errorf("created: want the UID recorded and the digest gone, got %+v", rec)
 	}
 }
 
@@ -231,9 +254,10 @@ func TestStepsAndFallbacks(t *testing.T) {
 		{"grant, quota absent after a failure", grant, false, QuotaFailedAbsent, BindRemove, true},
 		{"grant, quota write failed, old one present", grant, false, QuotaFailedPresent, BindNarrowOnly, true},
 		{"grant, quota unreadable", grant, false, QuotaFailedUnknown, BindNarrowOnly, true},
-		{"grant, labels failed on an existing namespace", grant, true, QuotaWritten, BindAsPlanned, true},
+		{"grant, labels and view failed on an existing namespace: nothing new granted ahead of the view", grant, true, QuotaWritten, BindNarrowOnly, false},
 		{"create failed: nothing to apply into", create, true, QuotaWritten, BindSkip, false},
 		{"revoke, quota failed", revoke, false, QuotaFailedPresent, BindAsPlanned, true},
+		{"revoke, view failed: the binding still goes, the quota is still lowered", revoke, true, QuotaWritten, BindAsPlanned, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 
 // NamespaceObservation is what the operator saw of one listed namespace.
 type NamespaceObservation struct {
+	// Name of the namespace.
+	Name string
 	// Exists: the namespace exists (in any state).
 	Exists bool
 	// Owner is the value of its partner label ("" when unlabelled).
@@ -27,9 +29,14 @@ type NamespaceObservation struct {
 	// operator's Subscription cache; the quota's count can lag
 	// behind, see NamespaceUsage).
 	Subscriptions int64
-	// UID of the namespace, and the value of its created-by annotation.
-	UID       types.UID
-	CreatedBy string
+	// UID of the namespace.
+	UID types.UID
+	// CreationToken and HandOverTo are the values of its annotations
+	// v1.AnnotationCreationToken and v1.AnnotationHandOverTo.
+	CreationToken, HandOverTo string
+	// Labels and Annotations are the namespace's own (a namespace of the
+	// partner's is patched only where they differ from the plan).
+	Labels, Annotations map[string]string
 	// Quota is the operator's ResourceQuota there.
 	Quota QuotaObservation
 	// Sales are its Subscriptions (for the requirements measurement; only
@@ -100,11 +107,15 @@ type NamespacePlan struct {
 	// Adopted: it is the partner's, but the operator did not create it.
 	Adopted bool
 	// View is what the operator writes on the namespace for the partner's
-	// own people to read (see v1.AnnotationPrefix), and for the products
-	// admission policy.
+	// own people to read and for the admission policies (see
+	// partnerView); a view key it does not have is removed.
 	View map[string]string
-	// Labels show the partner's type and specializations (ProfileLabels).
+	// Labels are the namespace's labels: whose it is, its state, the
+	// partner's type and specializations (namespaceLabels).
 	Labels map[string]string
+	// Metadata is the patch that makes an existing namespace show Labels
+	// and View (empty when it does; unused for one to be created).
+	Metadata MetadataPatch
 	// Recount, when not zero, is the value of the quota's recount request
 	// (see quotaWait).
 	Recount time.Time
@@ -113,7 +124,10 @@ type NamespacePlan struct {
 	RevokeChildren bool
 	// SubscriptionsHard is the namespace's share of the subscription limit.
 	SubscriptionsHard int64
-	// ExtraQuota is the tier's namespaceQuota (granted namespaces only).
+	// ExtraQuota is the quota's limits besides Subscriptions: the tier's
+	// namespaceQuota in a granted namespace; in one that is not, what its
+	// quota holds (revoked means no new Subscriptions, not unlimited
+	// compute).
 	ExtraQuota corev1.ResourceList
 	Used       int64
 	Message    string
@@ -196,9 +210,11 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Phase = v1.PartnerSuspended
 	case plan.Supply.Entitled():
 		plan.Phase = v1.PartnerEntitled
-	case hasSkip(plan.Supply.Skipped, v1.ReasonContractPending):
+	case hasSkip(plan.Supply.Skipped, v1.ReasonContractPending) && neverEntitled(&p.Status):
 		plan.Phase = v1.PartnerPending
 	default:
+		// Revoked until granted again, also while a listed contract is
+		// still to start (status.next says when).
 		plan.Phase = v1.PartnerRevoked
 	}
 
@@ -272,10 +288,12 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 			usage[i] = obs.usage(true)
 		case entitled:
 			np.State, np.Manage = v1.NamespaceOverLimit, obs.Exists
+			np.ExtraQuota = obs.Quota.Extra
 			np.Message = fmt.Sprintf("tier %s through contract %s grants %d namespace(s); %s is not granted", p.Spec.Tier, plan.Supply.Contract, maxNS, name)
 			usage[i] = obs.usage(false)
 		default:
 			np.State, np.Manage = v1.NamespaceRevoked, obs.Exists
+			np.ExtraQuota = obs.Quota.Extra
 			if !obs.Exists {
 				np.Message = MessageNotCreated
 			}
@@ -290,10 +308,21 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	// Namespaces the partner no longer lists keep their Subscriptions, and
 	// those still count against its limit: dropping a namespace from the
 	// list must not be a way to sell more.
+	plan.Strays = slices.Clone(in.Strays)
+	foreign := 0
 	for _, name := range in.Unlisted {
 		obs := in.Namespaces[name]
 		if ours, why := ownership(p, name, obs); !ours {
 			// Labelled for the partner by someone else: not its namespace.
+			// Anyone who may label namespaces can label many: the status
+			// lists a few, the others only lose what the operator wrote
+			// there for the partner.
+			if foreign++; foreign > MaxForeignNamespaces {
+				if obs.Children {
+					plan.Strays = append(plan.Strays, name)
+				}
+				continue
+			}
 			plan.Namespaces = append(plan.Namespaces, NamespacePlan{Name: name, State: v1.NamespaceConflict, Message: why, RevokeChildren: obs.Children})
 			usage = append(usage, NamespaceUsage{})
 			continue
@@ -303,15 +332,41 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		sales = append(sales, obs.Sales...)
 		plan.Namespaces = append(plan.Namespaces, NamespacePlan{
 			Name: name, State: v1.NamespaceRevoked, Manage: !obs.Terminating, Used: u.Used(), UID: obs.UID,
-			Message: "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
+			ExtraQuota: obs.Quota.Extra,
+			Message:    "no longer listed in spec.namespaces: access revoked, content kept; remove the label " + v1.LabelPartner + " to release it",
 		})
 	}
-	plan.Strays = slices.Clone(in.Strays)
-	view, labels := partnerView(p, plan), ProfileLabels(&p.Spec)
+	if extra := foreign - MaxForeignNamespaces; extra > 0 {
+		i := slices.IndexFunc(plan.Namespaces, func(n NamespacePlan) bool {
+			return n.State == v1.NamespaceConflict && !slices.Contains(p.Spec.Namespaces, v1.NamespaceName(n.Name))
+		})
+		plan.Namespaces[i].Message += fmt.Sprintf(" (and %d more namespaces labelled for the partner that are not its own)", extra)
+	}
+	slices.Sort(plan.Strays)
+	var successor *v1.TierEntitlement
+	if c := in.Contracts[plan.Successor]; c != nil {
+		successor = EntitlementFor(c, p.Spec.Tier)
+	}
+	view := partnerView(p, plan, successor)
 	for i := range plan.Namespaces {
-		if plan.Namespaces[i].Manage {
-			plan.Namespaces[i].View, plan.Namespaces[i].Labels = view, labels
+		np := &plan.Namespaces[i]
+		if !np.Manage {
+			continue
 		}
+		np.View, np.Labels = view, namespaceLabels(&p.Spec, p.Name, np.State)
+		if np.Create {
+			continue
+		}
+		obs := in.Namespaces[np.Name]
+		rec, _ := recordOf(p, np.Name)
+		// The consent to a hand-over is used once: removed once the
+		// namespace is recorded as the partner's, which this pass's status
+		// write does; the next pass removes it.
+		consume := obs.HandOverTo == p.Name && rec.UID != "" && rec.UID == obs.UID
+		if obs.HandOverTo == p.Name && !consume {
+			plan.RequeueAt = earliest(plan.RequeueAt, in.Now.Add(HandOverConsumeAfter))
+		}
+		np.Metadata = metadataPatch(obs.Labels, obs.Annotations, np.Labels, np.View, consume)
 	}
 	spread := SpreadQuota
 	if entitled && plan.Supply.Entitlement.QuotaPolicy == v1.QuotaStrict {
@@ -367,4 +422,27 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	plan.Next = NextChange(&p.Spec, in.Contracts, plan.Supply, in.Now)
 	plan.History = History(p, plan, in.Now)
 	return plan
+}
+
+// HandOverConsumeAfter is when a partner that adopted a namespace is
+// decided again to remove the consumed hand-over annotation.
+const HandOverConsumeAfter = time.Second
+
+// MaxForeignNamespaces is how many namespaces labelled for a partner that
+// are not its own its status lists: anyone who may label namespaces can
+// label thousands, and a status that grows with them would in the end be
+// too large to write.
+const MaxForeignNamespaces = 10
+
+// neverEntitled reports whether the partner has not been granted since it
+// was created (nor recorded as such): Pending, not Revoked, while a listed
+// contract is still to start.
+func neverEntitled(st *v1.PartnerStatus) bool {
+	switch st.Phase {
+	case "", v1.PartnerPending:
+		return true
+	case v1.PartnerSuspended:
+		return !slices.ContainsFunc(st.History, func(h v1.HistoryEntry) bool { return h.Outcome != v1.HistorySuspended })
+	}
+	return false
 }

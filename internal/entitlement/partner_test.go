@@ -42,7 +42,7 @@ func settled(in PartnerInput) PartnerInput {
 				p.Status.Namespaces = append(p.Status.Namespaces, v1.NamespaceStatus{Name: name, State: v1.NamespaceGranted, UID: obs.UID})
 			}
 		}
-		if obs.Quota == (QuotaObservation{}) {
+		if !obs.Quota.Exists && obs.Quota.Extra == nil && obs.Quota.SpecHard == 0 && obs.Quota.StatusHard == 0 {
 			obs.Quota = QuotaObservation{Exists: true, Synced: true, Counted: true}
 		}
 		in.Namespaces[name] = obs

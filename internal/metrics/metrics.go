@@ -63,7 +63,24 @@ func init() {
 // Collectors are every metric the operator exports (for registration, and
 // for tests that check alerts and dashboards name real ones).
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements}
+	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements, admissionEnforced}
+}
+
+// admissionEnforced is 1 while the admission policies the operator relies
+// on are in place as shipped, 0 while one or its binding is missing or
+// does not deny (see the contracts' Stalled condition).
+var admissionEnforced = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "entitlements_admission_policies_enforced",
+	Help: "1 while the ValidatingAdmissionPolicies that refuse forbidden products and Subscriptions after a contract's end are in place and bound with Deny, 0 while not (absent with --require-admission-policies=false).",
+})
+
+// SetAdmissionEnforced records whether the admission policies are in place.
+func SetAdmissionEnforced(ok bool) {
+	if ok {
+		admissionEnforced.Set(1)
+	} else {
+		admissionEnforced.Set(0)
+	}
 }
 
 // ContractForecast is, per contract with an end, how many of the partners
@@ -163,6 +180,13 @@ var partners = struct {
 	sync.Mutex
 	by map[string]phaseTier
 }{by: map[string]phaseTier{}}
+
+// ForgetPartner drops a deleted partner's series.
+func ForgetPartner(name string) {
+	SetPartner(name, "", "")
+	SetOverLimit(name, 0)
+	SetRequirements(name, "", false)
+}
 
 // SetPartner records a partner's phase and tier; "" phase forgets it.
 func SetPartner(name string, phase v1.PartnerPhase, tier v1.Tier) {

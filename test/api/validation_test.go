@@ -91,6 +91,7 @@ const (
 	endsMsg      = "endsAt must be after startsAt"
 	saNeedsNS    = "a ServiceAccount subject needs a namespace"
 	onlySAHasNS  = "only a ServiceAccount subject may have a namespace"
+	systemName   = "is one of Kubernetes' own"
 )
 
 var invalidCases = []invalidCase{
@@ -149,6 +150,10 @@ var invalidCases = []invalidCase{
 	{name: "ServiceAccount with empty namespace", kind: "Partner", patch: `spec: {access: [{kind: Group, name: g}, {kind: ServiceAccount, name: deployer, namespace: ""}]}`, field: "spec.access[1]", msg: saNeedsNS},
 	{name: "User with namespace", kind: "Partner", patch: `spec: {access: [{kind: User, name: jane@acme.example, namespace: acme-prod}]}`, field: "spec.access[0]", msg: onlySAHasNS},
 	{name: "Group with namespace", kind: "Partner", patch: `spec: {access: [{kind: User, name: jane}, {kind: Group, name: acme-admins, namespace: acme-prod}]}`, field: "spec.access[1]", msg: onlySAHasNS},
+	{name: "every authenticated user", kind: "Partner", patch: `spec: {access: [{kind: Group, name: acme-admins}, {kind: Group, name: "system:authenticated"}]}`, field: "spec.access[1]", msg: systemName},
+	{name: "every unauthenticated user", kind: "Partner", patch: `spec: {access: [{kind: Group, name: "system:unauthenticated"}]}`, field: "spec.access[0]", msg: systemName},
+	{name: "system group", kind: "Partner", patch: `spec: {access: [{kind: Group, name: "system:masters"}]}`, field: "spec.access[0]", msg: systemName},
+	{name: "system user", kind: "Partner", patch: `spec: {access: [{kind: User, name: "system:anonymous"}]}`, field: "spec.access[0]", msg: systemName},
 	{name: "subject without name", kind: "Partner", patch: `spec: {access: [{kind: Group}]}`, field: "spec.access[0].name", msg: "Required value"},
 	{name: "subject with empty name", kind: "Partner", patch: `spec: {access: [{kind: Group, name: ""}]}`, field: "spec.access[0].name", msg: "at least 1 chars long"},
 	{name: "ServiceAccount namespace not a DNS label", kind: "Partner", patch: `spec: {access: [{kind: ServiceAccount, name: deployer, namespace: ACME}]}`, field: "spec.access[0].namespace", msg: dnsLabel},

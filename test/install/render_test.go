@@ -135,6 +135,7 @@ func TestChartCopiesInSync(t *testing.T) {
 		"config/prometheus/alerts.yaml":                    "dist/chart/files/prometheus-rule.yaml",
 		"config/prometheus/dashboard.json":                 "dist/chart/files/grafana-dashboard.json",
 		"config/admission/products-policy.yaml":            "dist/chart/files/admission-policy.yaml",
+		"config/admission/contract-end-policy.yaml":        "dist/chart/files/contract-end-policy.yaml",
 		"config/admission-finalizer/finalizer-policy.yaml": "dist/chart/files/finalizer-policy.yaml",
 	}
 	addDir := func(src, dst, pattern string) {
