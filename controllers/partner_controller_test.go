@@ -52,6 +52,20 @@ func refusedOverQuota(t *testing.T, ns, name string) {
 	}
 }
 
+// refusedRevoked asserts that the API server refuses a new Subscription in
+// a namespace of a revoked partner, saying so (the products policy fails
+// closed on the view; the quota, hard 0, is the second line).
+func refusedRevoked(t *testing.T, ns, name string) {
+	t.Helper()
+	err := k8s.Create(ctx(t), newSubscription(ns, name))
+	if err == nil {
+		t.Fatalf("Subscription %s/%s was admitted; want it refused, the partner is revoked", ns, name)
+	}
+	if !(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) || !strings.Contains(err.Error(), "Revoked: no new Subscriptions") {
+		t.Fatalf("Subscription %s/%s: want a refusal saying the partner is revoked, got %v", ns, name, err)
+	}
+}
+
 func quotaHard(ns string) (int64, error) {
 	q := &corev1.ResourceQuota{}
 	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: v1.ResourceQuotaName}, q); err != nil {
@@ -295,7 +309,7 @@ func TestRevokeKeepsData(t *testing.T) {
 	eventually(t, 15*time.Second, "Revoked", partnerPhase(t, p.Name, v1.PartnerRevoked, ""))
 	eventually(t, 10*time.Second, "RoleBinding gone", notFound(&rbacv1.RoleBinding{}, "rv-ns", v1.RoleBindingName))
 	eventually(t, 10*time.Second, "quota hard 0", quotaSettled("rv-ns", 0))
-	refusedOverQuota(t, "rv-ns", "sub-3")
+	refusedRevoked(t, "rv-ns", "sub-3")
 	for _, n := range []string{"sub-1", "sub-2"} {
 		if err := k8s.Get(ctx(t), types.NamespacedName{Namespace: "rv-ns", Name: n}, &v1.Subscription{}); err != nil {
 			t.Errorf("Subscription %s after revocation: %v", n, err)
@@ -305,8 +319,6 @@ func TestRevokeKeepsData(t *testing.T) {
 	if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(cm), got); err != nil || got.Data["k"] != "v" {
 		t.Errorf("ConfigMap after revocation: %v %v", got.Data, err)
 	}
-	// The namespace's labels follow in a later, lower-priority pass
-	// (entitlement.PartnerPlan.DeferViews): polled.
 	eventually(t, 15*time.Second, "namespace kept, labelled Revoked", func() error {
 		ns, err := getNamespace("rv-ns")
 		if err != nil || !ns.DeletionTimestamp.IsZero() || ns.Labels[v1.LabelState] != "Revoked" {
@@ -316,12 +328,20 @@ func TestRevokeKeepsData(t *testing.T) {
 	})
 	eventually(t, 5*time.Second, "Revoked event", hasEvent("Partner", p.Name, v1.EventRevoked))
 
-	// Re-grant: a contract that starts later is added (Pending), then its
-	// start is moved to two seconds ahead.
+	// Re-grant: a contract that starts later is added; the partner stays
+	// Revoked (it was entitled: Pending is for one never granted) and its
+	// status.next announces the grant. Then the start is moved to two
+	// seconds ahead.
 	next := testenv.Contract("rv-next", "LXPN", "DE", time.Now().Add(time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierPremier, 4, 1))
 	create(t, next)
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Spec.Contracts = append(p.Spec.Contracts, next.Name) })
-	eventually(t, 10*time.Second, "Pending", partnerPhase(t, p.Name, v1.PartnerPending, ""))
+	eventually(t, 10*time.Second, "Revoked, the grant announced", func() error {
+		got := getPartner(t, p.Name)
+		if got.Status.Phase != v1.PartnerRevoked || got.Status.Next == nil || got.Status.Next.Outcome != v1.NextGrant || got.Status.Next.Contract != next.Name {
+			return fmt.Errorf("phase %s, next %+v", got.Status.Phase, got.Status.Next)
+		}
+		return nil
+	})
 	patchContract(t, next.Name, func(c *v1.DistributorContract) {
 		c.Spec.StartsAt = metav1.NewTime(time.Now().Truncate(time.Second).Add(2 * time.Second))
 	})

@@ -68,7 +68,7 @@ func TestDeletionPolicies(t *testing.T) {
 		}
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "dp-keep-ns", Name: "data"}, &corev1.ConfigMap{})
 	})
-	refusedOverQuota(t, "dp-keep-ns", "after-delete")
+	refusedRevoked(t, "dp-keep-ns", "after-delete")
 
 	// Handed over: labelled by its owner and named in the Partner's adopt
 	// annotation (the created-by annotation forged as well). Forged: the
@@ -79,7 +79,9 @@ func TestDeletionPolicies(t *testing.T) {
 			Labels:      map[string]string{v1.LabelPartner: "dp-del", v1.LabelManagedBy: v1.ManagedByValue},
 			Annotations: map[string]string{v1.AnnotationCreatedBy: "dp-del"}}}
 	}
-	create(t, forgedMeta("dp-adopted"), forgedMeta("dp-forged"))
+	adopted := forgedMeta("dp-adopted")
+	adopted.Annotations[v1.AnnotationHandOverTo] = "dp-del" // its owner consents
+	create(t, adopted, forgedMeta("dp-forged"))
 	del := testenv.Partner("dp-del", v1.TierAdvanced, "DE", []string{c.Name}, "dp-del-ns", "dp-adopted", "dp-forged")
 	del.Annotations = map[string]string{v1.AnnotationAdopt: "dp-adopted"}
 	del.Spec.DeletionPolicy = v1.DeletionDelete

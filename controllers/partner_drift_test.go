@@ -148,10 +148,27 @@ func TestHijackEndsInConflict(t *testing.T) {
 		}
 		return notFound(&rbacv1.RoleBinding{}, "hj-taken", v1.RoleBindingName)()
 	})
-	// ... the hand-over also takes the Partner's adopt annotation. The
-	// operator caches only namespaces it manages, so no namespace event
-	// reaches it; the annotation is on the Partner.
+	// ... nor is the Partner's adopt annotation alone (a Partner's editor
+	// may write it) ...
 	patchPartner(t, p.Name, func(p *v1.Partner) { p.Annotations = map[string]string{v1.AnnotationAdopt: "hj-taken"} })
+	consistently(t, 3*time.Second, "adopt annotation alone: still Conflict", func() error {
+		got := getPartner(t, p.Name)
+		for _, n := range got.Status.Namespaces {
+			if n.Name == "hj-taken" && n.State != v1.NamespaceConflict {
+				return fmt.Errorf("hj-taken is %s", n.State)
+			}
+		}
+		return notFound(&rbacv1.RoleBinding{}, "hj-taken", v1.RoleBindingName)()
+	})
+	// ... the hand-over takes the consent of whoever may write the
+	// namespace, on the namespace itself. The operator caches only
+	// namespaces it manages, so it sees it at its Stalled recheck.
+	ns, _ = getNamespace("hj-taken")
+	patch = client.MergeFrom(ns.DeepCopy())
+	ns.Annotations = map[string]string{v1.AnnotationHandOverTo: p.Name}
+	if err := k8s.Patch(ctx(t), ns, patch); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 15*time.Second, "handed-over namespace granted", func() error {
 		got := getPartner(t, p.Name)
 		for _, n := range got.Status.Namespaces {
@@ -160,6 +177,18 @@ func TestHijackEndsInConflict(t *testing.T) {
 			}
 		}
 		return k8s.Get(context.Background(), types.NamespacedName{Namespace: "hj-taken", Name: v1.RoleBindingName}, &rbacv1.RoleBinding{})
+	})
+	// The consent is used once: a Partner deleted and created again under
+	// the same name does not inherit the namespace.
+	eventually(t, 10*time.Second, "hand-over consent consumed", func() error {
+		ns, err := getNamespace("hj-taken")
+		if err != nil {
+			return err
+		}
+		if v, ok := ns.Annotations[v1.AnnotationHandOverTo]; ok {
+			return fmt.Errorf("annotation %s=%s still there", v1.AnnotationHandOverTo, v)
+		}
+		return nil
 	})
 }
 
@@ -274,7 +303,8 @@ func TestRefusedQuotaGrantsNoAccess(t *testing.T) {
 func TestForeignRefusalIsNotRoleNotBindable(t *testing.T) {
 	needCluster(t)
 	startManager(t, testenv.ManagerOptions{})
-	handed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fq-b", Labels: map[string]string{v1.LabelPartner: "fq-p"}}}
+	handed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fq-b", Labels: map[string]string{v1.LabelPartner: "fq-p"},
+		Annotations: map[string]string{v1.AnnotationHandOverTo: "fq-p"}}}
 	noBindings := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "fq-b", Name: "no-rolebindings"},
 		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/rolebindings.rbac.authorization.k8s.io": resource.MustParse("0")}},
