@@ -88,6 +88,12 @@ type ManagerOptions struct {
 	// StalledRecheck is how often a Stalled partner is decided again
 	// (default the operator's).
 	StalledRecheck time.Duration
+	// Wrap, when set, wraps the manager's transport: a test's fault or
+	// delay injected into the operator's own requests.
+	Wrap func(http.RoundTripper) http.RoundTripper
+	// RequireAdmissionPolicies: contracts report the admission policies
+	// missing (the manager's default; off here unless a test asks).
+	RequireAdmissionPolicies bool
 	// LeaderElectionNamespace, when set, runs the manager with leader
 	// election (the operator's Lease, default timings) in that namespace;
 	// Stop then ends it like a crash, without releasing the lease.
@@ -127,6 +133,9 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 			return resp, err
 		})
 	})
+	if o.Wrap != nil {
+		cfg.Wrap(o.Wrap)
+	}
 	if o.Verbose || os.Getenv("TEST_MANAGER_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	} else {
@@ -151,7 +160,8 @@ func StartManager(cfg *rest.Config, o ManagerOptions) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: concurrency(), StalledRecheck: o.StalledRecheck}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Clock: o.Clock, MaxConcurrentReconciles: concurrency(), StalledRecheck: o.StalledRecheck,
+		RequireAdmissionPolicies: o.RequireAdmissionPolicies}); err != nil {
 		cancel()
 		return nil, err
 	}

@@ -91,7 +91,7 @@ const (
 	endsMsg      = "endsAt must be after startsAt"
 	saNeedsNS    = "a ServiceAccount subject needs a namespace"
 	onlySAHasNS  = "only a ServiceAccount subject may have a namespace"
-	systemName   = "is one of Kubernetes' own"
+	systemName   = "a User or Group named system:... is one of Kubernetes' own (system:authenticated is every user of the cluster): name the partner's people or groups"
 )
 
 var invalidCases = []invalidCase{
@@ -462,7 +462,7 @@ func TestCELMessagesAreInTheCRDs(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []string{nsRuleMsg, noticeMsg, graceMsg, endsMsg, saNeedsNS, onlySAHasNS,
+	for _, m := range []string{nsRuleMsg, noticeMsg, graceMsg, endsMsg, saNeedsNS, onlySAHasNS, systemName,
 		"contracts must not list a contract twice",
 		"distributor is immutable; create a new contract instead",
 		"region is immutable; create a new contract instead"} {

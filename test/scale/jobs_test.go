@@ -304,6 +304,11 @@ func (s *scaleRun) massExpiry(r *report) {
 		revoked = append(revoked, s.partners[i])
 	}
 	access := s.accessGone(revoked)
+	statusAt := s.phaseSeen(s.first, v1.ContractExpired)
+	sellRevoked, sellFailover := s.sellers(setting("SCALE_SELLERS", 10))
+	doneSelling := make(chan struct{})
+	sold := s.sellAcross(s.firstEnds, sellRevoked, sellFailover, doneSelling)
+	writesBefore := s.m.writes(s.b)
 	profiled := s.profile("expiry", 20*time.Second)
 	cpu, cpuFrom = cpuTimes(), time.Now()
 	at := waitPartners(s.b, 30*time.Minute, s.partners, func(p *v1.Partner) bool {
@@ -314,6 +319,8 @@ func (s *scaleRun) massExpiry(r *report) {
 		}
 		return p.Status.Phase == v1.PartnerRevoked
 	})
+	close(doneSelling)
+	lastRefused := s.sellingStopped(r, sold(), sellRevoked, sellFailover, statusAt(), writesBefore)
 	l := lags(at, func(string) time.Time { return s.firstEnds })
 	if l[0] < 0 {
 		s.b.Fatalf("a partner moved %.0f ms before its contract ended", -l[0])
@@ -326,6 +333,13 @@ func (s *scaleRun) massExpiry(r *report) {
 	r.add("mass expiry: p99 lag (s)", quantile(l, 0.99)/1000, base.Seconds())
 	r.add("mass expiry: writes per partner", (s.m.writes(s.b)-writes)/float64(s.n), 1)
 	gone := lags(access(), func(string) time.Time { return s.firstEnds })
+	stillBound := 0
+	for _, g := range gone {
+		if g > lastRefused {
+			stillBound++
+		}
+	}
+	r.add("contract's end: revoked partners' RoleBindings still there when the last seller was refused", float64(stillBound), 0)
 	r.add("mass expiry: revoked partners' access gone, p50 (s)", quantile(gone, 0.5)/1000, 0)
 	r.add("mass expiry: revoked partners' access gone, last (s)", gone[len(gone)-1]/1000, 0)
 	r.Notes = append(r.Notes, "mass expiry, requests per partner at the API server until the last was done: "+breakdown(server, serverRequests(s.b, true), s.n),
