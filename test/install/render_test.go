@@ -25,9 +25,13 @@ import (
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
 
-// productsPolicy is the ValidatingAdmissionPolicy (and binding) that
-// enforces contract product rules; its name is fixed, not prefixed.
-const productsPolicy = "entitlements-subscription-products"
+// productsPolicy and contractEndPolicy are the ValidatingAdmissionPolicies
+// (and bindings) that judge Subscriptions; their names are fixed, not
+// prefixed: the operator checks they are in place by name.
+const (
+	productsPolicy    = "entitlements-subscription-products"
+	contractEndPolicy = "entitlements-subscription-contract-end"
+)
 
 // finalizerPolicy is the MutatingAdmissionPolicy (and binding) that puts the
 // operator's finalizer on a new Partner; its name is fixed, not prefixed.
@@ -69,6 +73,8 @@ func TestKustomizeDefaultObjects(t *testing.T) {
 		"PodDisruptionBudget " + installNamespace + "/" + prefix + "controller-manager",
 		"ValidatingAdmissionPolicy " + productsPolicy,
 		"ValidatingAdmissionPolicyBinding " + productsPolicy,
+		"ValidatingAdmissionPolicy " + contractEndPolicy,
+		"ValidatingAdmissionPolicyBinding " + contractEndPolicy,
 	}
 	for _, k := range []string{"partner", "distributorcontract", "subscription"} {
 		want = append(want, "ClusterRole "+prefix+k+"-editor-role", "ClusterRole "+prefix+k+"-viewer-role")
@@ -281,7 +287,7 @@ func TestManagerHardened(t *testing.T) {
 			if !strings.HasPrefix(c.Image, "ghcr.io/partnerops/entitlement-operator:") || strings.HasSuffix(c.Image, ":") {
 				t.Errorf("image %q, want ghcr.io/partnerops/entitlement-operator:<tag>", c.Image)
 			}
-			wantArgs := []string{"--leader-elect", "--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081"}
+			wantArgs := []string{"--leader-elect", "--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081", "--require-admission-policies=true"}
 			if !slices.Equal(c.Args, wantArgs) {
 				t.Errorf("args %q, want %q", c.Args, wantArgs)
 			}

@@ -38,7 +38,10 @@ func partnerNamespace(t *testing.T, name, partner, role, user string) {
 	labels := map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: partner}
 	nsLabels := map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: partner, v1.LabelState: "Granted"}
 	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}},
+		// The view the operator writes on a granted namespace, which the
+		// admission policies read (they fail closed without it).
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels,
+			Annotations: map[string]string{v1.AnnotationPrefix + "phase": "Entitled", v1.AnnotationPrefix + "contract": "tiers-test"}}},
 		&corev1.ResourceQuota{
 			ObjectMeta: metav1.ObjectMeta{Name: v1.ResourceQuotaName, Namespace: name, Labels: labels},
 			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
