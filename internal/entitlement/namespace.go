@@ -24,9 +24,8 @@ const RecountInterval = 2 * time.Second
 // QuotaEventBackstop is when a partner waiting for its quota to be written
 // or synced is decided again if no event came first: the quota's own
 // events (its creation, kube-controller-manager's status update) bring it
-// back. Polling every RecountInterval instead made a thousand new partners
-// spend their workers on polls while kube-controller-manager caught up
-// (issue 11).
+// back. Polling every RecountInterval instead would spend the workers of a
+// thousand new partners on polls while kube-controller-manager catches up.
 const QuotaEventBackstop = 30 * time.Second
 
 // MessageNotCreated is the message of a listed namespace that does not

@@ -1,4 +1,4 @@
-// Measuring a partner against its tier's requirements (issue 16): the
+// Measuring a partner against its tier's requirements: the
 // operator reports; the vendor decides whether to change the tier.
 package entitlement
 
