@@ -302,7 +302,7 @@ func TestApplyUnderInjectedErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, applied, _ := reconcilerWith(t, tc.faults, tc.objs...)
-			err := r.apply(context.Background(), partner("a"), tc.plan, map[string]string{"a": "token"}).Err
+			err := r.apply(context.Background(), partner("a"), tc.plan).Err
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("apply: want no error, got %v", err)

@@ -34,11 +34,23 @@ func isEscalationRefused(err error) bool {
 
 // apply makes the cluster match the plan, namespace by namespace, in the
 // order and with the fallbacks entitlement.Steps and entitlement.BindAfter
-// decide. It carries on past a failing namespace and returns every error
-// in the outcome. tokens are the creation tokens recorded for the
-// namespaces it creates.
-func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan, tokens map[string]string) entitlement.ApplyOutcome {
+// decide, after writing the plan's record of the namespaces it creates. It
+// carries on past a failing namespace and returns every error in the
+// outcome.
+func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) entitlement.ApplyOutcome {
 	out := entitlement.ApplyOutcome{Created: map[string]types.UID{}}
+	if plan.Record != nil {
+		// The record of the namespaces about to be created comes before
+		// any of them (see entitlement.recordCreations), under the same
+		// resourceVersion lock as every status write.
+		recorded := p.DeepCopy()
+		recorded.Status = *plan.Record
+		if err := r.Client.Status().Update(ctx, recorded); err != nil {
+			out.Err = fmt.Errorf("recording the namespaces Partner %s creates: %w", p.Name, err)
+			return out
+		}
+		*p = *recorded
+	}
 	var errs []error
 	fail := func(what, ns string, err error) {
 		errs = append(errs, fmt.Errorf("%s in namespace %s: %w", what, ns, err))
@@ -56,7 +68,7 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 		for _, step := range entitlement.Steps(np) {
 			switch step {
 			case entitlement.StepNamespace:
-				uid, err := r.applyNamespace(ctx, p, np, tokens[np.Name])
+				uid, err := r.applyNamespace(ctx, np)
 				if err != nil {
 					nsFailed = true
 					fail("Namespace", np.Name, err)
@@ -114,10 +126,9 @@ func (r *PartnerReconciler) revokeChildren(ctx context.Context, p *v1.Partner, n
 // applyNamespace creates the namespace with its labels, view and creation
 // token (returning its UID), or patches its labels and view where they
 // differ from the plan.
-func (r *PartnerReconciler) applyNamespace(ctx context.Context, p *v1.Partner, np entitlement.NamespacePlan, token string) (types.UID, error) {
+func (r *PartnerReconciler) applyNamespace(ctx context.Context, np entitlement.NamespacePlan) (types.UID, error) {
 	if np.Create {
-		labels, annotations := entitlement.CreateMetadata(np, p.Name, token)
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: np.Name, Labels: labels, Annotations: annotations}}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: np.Name, Labels: np.Labels, Annotations: np.Annotations}}
 		// Create, never apply: if someone created it meanwhile this fails
 		// instead of taking it over, and the next pass sees a Conflict
 		// (entitlement.ownership: it lacks the token).

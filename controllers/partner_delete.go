@@ -81,7 +81,7 @@ func (r *PartnerReconciler) reconcileDelete(ctx context.Context, p *v1.Partner) 
 			continue
 		}
 		np := entitlement.RetainPlan(p, obs)
-		if _, err := r.applyNamespace(ctx, p, np, ""); err != nil {
+		if _, err := r.applyNamespace(ctx, np); err != nil {
 			errs = append(errs, fmt.Errorf("revoking namespace %s: %w", ns.Name, err))
 			continue
 		}

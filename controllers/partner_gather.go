@@ -3,6 +3,7 @@ package controllers
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sort"
 
@@ -26,6 +27,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		Roles:      map[string]entitlement.RoleObservation{},
 		Claims:     map[string][]entitlement.Claim{},
 		Now:        r.Clock.Now(),
+		NewToken:   rand.Text,
 	}
 	if err := r.gatherContracts(ctx, p, &in); err != nil {
 		return in, err

@@ -273,12 +273,7 @@ func recordUID(obs NamespaceObservation, ours bool) types.UID {
 	return ""
 }
 
-// CreationsToRecord lists the namespaces the plan creates. Each create is
-// preceded by its own record (RecordCreations, one status write) of the
-// digest of a fresh token the namespace is created with, so that a
-// namespace the operator created and crashed before recording the UID of
-// is still known as its own (see ownership), and one somebody else
-// created first is not.
+// CreationsToRecord lists the namespaces the plan creates.
 func CreationsToRecord(plan *PartnerPlan) []string {
 	var names []string
 	for _, np := range plan.Namespaces {
@@ -303,4 +298,34 @@ func RecordCreations(st *v1.PartnerStatus, digests map[string]string) {
 		entry.SubscriptionsUsed = st.Namespaces[i].SubscriptionsUsed
 		st.Namespaces[i] = entry
 	}
+}
+
+// recordCreations gives each namespace the plan creates a fresh token (on
+// the namespace, in its annotations) and returns the status that records
+// their digests, to be written before any of the plan's writes: a
+// namespace the operator created and crashed before recording the UID of
+// is then still known as its own (see ownership), and one somebody else
+// created first is not. Each create has its own token and record: nothing
+// but the namespace keeps a token. Nil when the plan creates nothing.
+func recordCreations(p *v1.Partner, plan *PartnerPlan, newToken func() string) *v1.PartnerStatus {
+	digests := map[string]string{}
+	for i := range plan.Namespaces {
+		np := &plan.Namespaces[i]
+		if !np.Create {
+			continue
+		}
+		token := "token-" + np.Name
+		if newToken != nil {
+			token = newToken()
+		}
+		np.Annotations = map[string]string{v1.AnnotationCreatedBy: p.Name, v1.AnnotationCreationToken: token}
+		maps.Copy(np.Annotations, np.View)
+		digests[np.Name] = TokenDigest(token)
+	}
+	if len(digests) == 0 {
+		return nil
+	}
+	st := p.Status.DeepCopy()
+	RecordCreations(st, digests)
+	return st
 }

@@ -2,6 +2,7 @@ package entitlement
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -167,24 +168,34 @@ func TestUncountedQuotaIsPendingNotGranted(t *testing.T) {
 	}
 }
 
-// TestCreationIsRecordedFirst: every create is preceded by a record of
-// the digest of its own token; a failed create keeps its record; the
-// namespace it created is the partner's by the token alone.
+// TestCreationIsRecordedFirst: every create comes with its own fresh
+// token on the namespace and a record of its digest to write first; a
+// failed create keeps its record; a created namespace gets its UID.
 func TestCreationIsRecordedFirst(t *testing.T) {
 	p := newPartner("acme", []string{"active-a"}, namespaces("a", "b"))
-	plan := PlanPartner(input(p, supplyFixtures()["active-a"]))
-	names := CreationsToRecord(&plan)
-	if len(names) != 1 || names[0] != "a" {
+	tokens := 0
+	in := input(p, supplyFixtures()["active-a"])
+	in.NewToken = func() string { tokens++; return fmt.Sprintf("t%d", tokens) }
+	plan := PlanPartner(in)
+	if names := CreationsToRecord(&plan); len(names) != 1 || names[0] != "a" {
 		t.Fatalf("CreationsToRecord: want [a] (b is over the limit), got %v", names)
 	}
-	RecordCreations(&p.Status, map[string]string{"a": TokenDigest("t1")})
-	if rec, _ := recordOf(p, "a"); rec.State != v1.NamespacePending || rec.CreationDigest != TokenDigest("t1") || rec.UID != "" {
-		t.Fatalf("after RecordCreations: want a Pending with the digest, got %+v", p.Status.Namespaces)
+	np := nsPlan(t, plan, "a")
+	if np.Annotations[v1.AnnotationCreationToken] != "t1" || np.Annotations[v1.AnnotationPrefix+"phase"] != "Entitled" {
+		t.Errorf("the namespace is created with its token and its view, got %v", np.Annotations)
 	}
-	// The plan is the same after recording: a second attempt records a
-	// fresh token (the first one is not kept anywhere but the namespace).
-	if again := CreationsToRecord(&plan); len(again) != 1 {
-		t.Errorf("CreationsToRecord after recording: want [a] again, got %v", again)
+	if plan.Record == nil {
+		t.Fatal("no record to write before the create")
+	}
+	p.Status = *plan.Record
+	if rec, _ := recordOf(p, "a"); rec.State != v1.NamespacePending || rec.CreationDigest != TokenDigest("t1") || rec.UID != "" {
+		t.Fatalf("the record: want a Pending with the digest, got %+v", p.Status.Namespaces)
+	}
+	// A second attempt (the create failed) has a fresh token and record:
+	// nothing but the namespace keeps a token.
+	again := PlanPartner(in)
+	if rec := again.Record.Namespaces[0]; rec.CreationDigest != TokenDigest("t2") {
+		t.Errorf("a second attempt: want a fresh token, got %+v", rec)
 	}
 	st := PartnerStatus(p, &plan, ApplyOutcome{Err: errors.New("create failed")}, t0)
 	if rec := st.Namespaces[0]; rec.CreationDigest != TokenDigest("t1") {
@@ -193,6 +204,11 @@ func TestCreationIsRecordedFirst(t *testing.T) {
 	st = PartnerStatus(p, &plan, ApplyOutcome{Created: map[string]types.UID{"a": "u1"}}, t0)
 	if rec := st.Namespaces[0]; rec.UID != "u1" || rec.CreationDigest != "" {
 		t.Errorf("created: want the UID recorded and the digest gone, got %+v", rec)
+	}
+	existing := input(newPartner("acme", []string{"active-a"}), supplyFixtures()["active-a"])
+	existing.Namespaces["acme-prod"] = NamespaceObservation{Exists: true, Owner: "acme"}
+	if none := PlanPartner(settled(existing)); none.Record != nil {
+		t.Errorf("nothing to create: want no record, got %+v", none.Record)
 	}
 }
 

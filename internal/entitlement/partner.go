@@ -88,6 +88,10 @@ type PartnerInput struct {
 	// (their namespace was relabelled): revoked there (sorted).
 	Strays []string
 	Now    time.Time
+	// NewToken returns a one-time random token for a namespace the plan
+	// creates (see v1.AnnotationCreationToken); injected like the clock.
+	// Nil: a fixed one per namespace, for tests.
+	NewToken func() string
 }
 
 // NamespacePlan is what to do with one listed namespace.
@@ -116,6 +120,9 @@ type NamespacePlan struct {
 	// Metadata is the patch that makes an existing namespace show Labels
 	// and View (empty when it does; unused for one to be created).
 	Metadata MetadataPatch
+	// Annotations of a namespace to be created: its view, the created-by
+	// annotation and the creation token whose digest Record holds.
+	Annotations map[string]string
 	// Recount, when not zero, is the value of the quota's recount request
 	// (see quotaWait).
 	Recount time.Time
@@ -171,6 +178,15 @@ type PartnerPlan struct {
 	Next *v1.NextChange
 	// History is status.history with this plan's change, if any, in front.
 	History []v1.HistoryEntry
+	// ScheduledRevocation: the plan revokes the partner at the instant its
+	// last status announced (status.next), not because of an edit or a
+	// deletion (the revocations metric's label).
+	ScheduledRevocation bool
+	// Record is the status to write before any write of the plan's, when
+	// it creates namespaces: the old status with each of them recorded as
+	// being created, with the digest of its token (nil when it creates
+	// none). See CreationsToRecord.
+	Record *v1.PartnerStatus
 	Events  []Event
 	// RequeueAt is when the plan must be made again even if nothing
 	// changes (a contract boundary); zero if never.
@@ -414,6 +430,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Remove = append(plan.Remove, v1.ConditionReconciling)
 	}
 	plan.Events = partnerEvents(p, plan, problems)
+	plan.ScheduledRevocation = ScheduledRevocation(&p.Status, in.Now)
 	if measured != nil {
 		if e, ok := requirementsEvent(p.Status.Conditions, measured.Condition); ok {
 			plan.Events = append(plan.Events, e)
@@ -421,6 +438,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	}
 	plan.Next = NextChange(&p.Spec, in.Contracts, plan.Supply, in.Now)
 	plan.History = History(p, plan, in.Now)
+	plan.Record = recordCreations(p, &plan, in.NewToken)
 	return plan
 }
 

@@ -131,13 +131,3 @@ func metadataPatch(haveLabels, haveAnnotations, wantLabels, view map[string]stri
 	}
 	return m
 }
-
-// CreateMetadata is the labels and annotations of a namespace the
-// operator creates: the plan's labels and view, the created-by annotation
-// (for people; the operator never trusts it) and the creation token.
-func CreateMetadata(np NamespacePlan, partner, token string) (labels, annotations map[string]string) {
-	labels = maps.Clone(np.Labels)
-	annotations = map[string]string{v1.AnnotationCreatedBy: partner, v1.AnnotationCreationToken: token}
-	maps.Copy(annotations, np.View)
-	return labels, annotations
-}

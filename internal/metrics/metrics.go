@@ -181,6 +181,19 @@ var partners = struct {
 	by map[string]phaseTier
 }{by: map[string]phaseTier{}}
 
+// RecordPartner records a partner's series after a pass: its phase and
+// tier, whether it meets its requirements (perf nil: not measured), and how
+// many Subscriptions it holds over its limit.
+func RecordPartner(name string, tier v1.Tier, phase v1.PartnerPhase, perf *v1.Performance, overLimit int64) {
+	SetPartner(name, phase, tier)
+	if perf != nil {
+		SetRequirements(name, tier, perf.MeetsRequirements)
+	} else {
+		SetRequirements(name, "", false)
+	}
+	SetOverLimit(name, overLimit)
+}
+
 // ForgetPartner drops a deleted partner's series.
 func ForgetPartner(name string) {
 	SetPartner(name, "", "")
