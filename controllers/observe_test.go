@@ -48,7 +48,7 @@ func TestObserveNamespaceCountsAgainstTheLiveQuota(t *testing.T) {
 				Client:    fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(cached...).Build(),
 				APIReader: fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(ns.DeepCopy(), quota(tc.liveUsed)).Build(),
 			}
-			obs, err := r.observeNamespace(context.Background(), "acme", "acme-prod")
+			obs, err := r.observeNamespace(context.Background(), &v1.Partner{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}, "acme-prod")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,5 +66,31 @@ func quota(used int64) *corev1.ResourceQuota {
 		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{
 			v1.SubscriptionQuotaResource: *resource.NewQuantity(used, resource.DecimalSI),
 		}},
+	}
+}
+
+// TestStaleCachedQuotaIsReadLive: a cached quota whose limit is not the one
+// the partner's status records the operator last wrote is read live: the
+// spread must not hand out the room of a limit already lowered.
+func TestStaleCachedQuotaIsReadLive(t *testing.T) {
+	q := func(hard string) *corev1.ResourceQuota {
+		return &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "acme-prod", Name: v1.ResourceQuotaName,
+			Labels: map[string]string{v1.LabelPartner: "acme"}},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{v1.SubscriptionQuotaResource: resource.MustParse(hard)}}}
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-prod", Labels: map[string]string{v1.LabelPartner: "acme"}}}
+	r := &PartnerReconciler{
+		Client:    fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(ns.DeepCopy(), q("6")).Build(),
+		APIReader: fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(ns.DeepCopy(), q("2")).Build(),
+	}
+	p := &v1.Partner{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}
+	p.Status.Namespaces = []v1.NamespaceStatus{{Name: "acme-prod", SubscriptionsHard: 2}}
+	obs, err := r.observeNamespace(context.Background(), p, "acme-prod")
+	if err != nil || obs.Quota.SpecHard != 2 {
+		t.Errorf("cached limit 6, last written 2: want the live 2, got %d (%v)", obs.Quota.SpecHard, err)
+	}
+	p.Status.Namespaces[0].SubscriptionsHard = 6
+	if obs, _ = r.observeNamespace(context.Background(), p, "acme-prod"); obs.Quota.SpecHard != 6 {
+		t.Errorf("cached limit as last written: want the cache's 6, got %d", obs.Quota.SpecHard)
 	}
 }

@@ -37,7 +37,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		return in, fmt.Errorf("listing children of Partner %s: %w", p.Name, err)
 	}
 	observe := func(name string) (entitlement.NamespaceObservation, error) {
-		obs, err := r.observeNamespace(ctx, p.Name, name)
+		obs, err := r.observeNamespace(ctx, p, name)
 		if err != nil {
 			return obs, fmt.Errorf("observing namespace %s of Partner %s: %w", name, p.Name, err)
 		}
@@ -181,7 +181,8 @@ func (r *PartnerReconciler) claims(ctx context.Context, namespace string) ([]ent
 	return out, nil
 }
 
-func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name string) (entitlement.NamespaceObservation, error) {
+func (r *PartnerReconciler) observeNamespace(ctx context.Context, p *v1.Partner, name string) (entitlement.NamespaceObservation, error) {
+	partner := p.Name
 	ns := &corev1.Namespace{}
 	// Managed namespaces are in the cache; anything else is read directly,
 	// so an unmanaged namespace of that name is seen (and never adopted).
@@ -201,12 +202,20 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 		Terminating:   !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating,
 	}
 	q := &corev1.ResourceQuota{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, q); err == nil {
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, q)
+	if err == nil && staleQuota(p, name, q) {
+		// The cache has not caught up with the limit the operator last
+		// wrote there (its status records it): spreading from the older
+		// one could hand the same room out twice.
+		err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, q)
+	}
+	switch {
+	case err == nil:
 		obs.Quota = entitlement.ObserveQuota(q)
 		if u, ok := q.Status.Used[v1.SubscriptionQuotaResource]; ok {
 			obs.Used = u.Value()
 		}
-	} else if !apierrors.IsNotFound(err) {
+	case !apierrors.IsNotFound(err):
 		return obs, err
 	}
 	if obs.Owner != partner {
@@ -241,4 +250,16 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, partner, name 
 		}
 	}
 	return obs, nil
+}
+
+// staleQuota reports whether a cached quota's Subscription limit differs
+// from the one the partner's status records the operator last wrote there.
+func staleQuota(p *v1.Partner, ns string, q *corev1.ResourceQuota) bool {
+	for _, n := range p.Status.Namespaces {
+		if n.Name == ns {
+			h := q.Spec.Hard[v1.SubscriptionQuotaResource]
+			return q.Labels[v1.LabelPartner] == p.Name && h.Value() != int64(n.SubscriptionsHard)
+		}
+	}
+	return false
 }

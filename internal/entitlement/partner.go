@@ -187,7 +187,7 @@ type PartnerPlan struct {
 	// being created, with the digest of its token (nil when it creates
 	// none). See CreationsToRecord.
 	Record *v1.PartnerStatus
-	Events  []Event
+	Events []Event
 	// RequeueAt is when the plan must be made again even if nothing
 	// changes (a contract boundary); zero if never.
 	RequeueAt time.Time

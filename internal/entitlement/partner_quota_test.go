@@ -38,9 +38,10 @@ func TestPlanPartnerQuota(t *testing.T) {
 			wantHard: 10, wantUsed: 7, wantHards: []int64{6, 0},
 		},
 		{
-			name: "usage above the limit: never below usage", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
+			// 3 over: each below its count by 3, so a delete opens no slot.
+			name: "usage above the limit: each below its usage by the excess", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),
 			contract: withQuota, obs: map[string]NamespaceObservation{"a": own(8), "b": own(5)},
-			wantHard: 10, wantUsed: 13, wantHards: []int64{8, 5},
+			wantHard: 10, wantUsed: 13, wantHards: []int64{5, 2},
 		},
 		{
 			name: "new namespaces get the whole limit each", p: newPartner("acme", []string{"active-a"}, namespaces("a", "b")),

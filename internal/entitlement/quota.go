@@ -32,11 +32,20 @@ type NamespaceUsage struct {
 	LastSale time.Time
 }
 
-// cap is the most the namespace's quota may admit now: the higher of the
-// limit written and the one enforced (a lowered limit is not in force
-// until kube-controller-manager has copied it), and never below what it
-// holds.
-func (u NamespaceUsage) cap() int64 { return max(u.SpecHard, u.StatusHard, u.Used()) }
+// headroom is how many more Subscriptions the namespace's quota may admit
+// without another write: quota admission lets a create in while its count
+// (Charged) is below status.hard, and spec.hard becomes status.hard when
+// kube-controller-manager copies it, so the higher of the two counts (a
+// lowered limit is not in force until copied).
+func (u NamespaceUsage) headroom() int64 {
+	return max(max(u.SpecHard, u.StatusHard)-max(u.Charged, 0), 0)
+}
+
+// cap is the most the namespace can come to hold without another write:
+// what it holds plus its headroom. Counted from the objects, not from the
+// quota's count: when that count lags (see Present), admission lets the
+// headroom in on top of objects it has not counted.
+func (u NamespaceUsage) cap() int64 { return u.Used() + u.headroom() }
 
 // Used is the namespace's usage: the larger of the two views.
 func (u NamespaceUsage) Used() int64 { return max(u.Charged, u.Present, 0) }
@@ -47,8 +56,12 @@ func (u NamespaceUsage) Used() int64 { return max(u.Charged, u.Present, 0) }
 // partner has left overall (the limit minus the usage of all its
 // namespaces, granted or not). Quota admission therefore lets exactly
 // "what is left" more in anywhere, even while the quota's own count lags.
-// A namespace's hard is never below what its quota charges (a lowered
-// limit blocks new objects, never removes any); non-granted ones get 0.
+// What is left is negative while the partner holds more than its limit (a
+// lowered limit): each namespace's hard is then below what it charges by
+// that much (never below 0), so that deleting Subscriptions opens no slot
+// until the partner is back under its limit. A hard below usage removes
+// nothing; quota admission only refuses new objects. Non-granted
+// namespaces get 0.
 //
 // Two namespaces creating at the same instant can together exceed the limit
 // by at most what was left, until the next rebalance (docs/architecture.md).
@@ -57,33 +70,45 @@ func SpreadQuota(limit int64, usage []NamespaceUsage) []int64 {
 	for _, u := range usage {
 		total += u.Used()
 	}
-	left := max(limit-total, 0)
+	left := limit - total
 	hard := make([]int64, len(usage))
 	for i, u := range usage {
 		if u.Granted {
-			hard[i] = max(u.Charged, 0) + left
+			hard[i] = max(max(u.Charged, 0)+left, 0)
 		}
 	}
 	return hard
 }
 
 // SpreadQuotaStrict spreads a partner's subscription limit so that the
-// limits quota admission can enforce never sum above it: at every step,
-// Σ over granted namespaces of max(spec.hard, status.hard, used) ≤ limit −
-// the usage of the non-granted ones (whenever it held before; when it does
-// not, for a lowered limit, only decreases are written until it does).
+// limits quota admission enforces never let it hold more than the limit:
+// Σ over all its namespaces of cap (what each can come to hold without
+// another write) ≤ limit once the limits written are in force, and no
+// write ever adds room before that. Non-granted namespaces get 0, but
+// until kube-controller-manager has put that 0 in force a namespace
+// leaving the set still admits up to its old limit, so its cap, not its
+// usage, is withheld from the granted ones.
 //
 // Each granted namespace's target is its usage plus an even share of what
 // the partner has left (the odd remainder to the namespaces that sold most
 // recently), a function of usage alone, so that with nobody selling the
 // spread comes to rest. Targets are only pursued when the spread must move:
-// headroom unallocated (a raised limit, a namespace added), more allocated
-// than allowed (a lowered limit), or a namespace out of room while another
-// has spare. A decrease is written at once; a raise only out of the slack
-// that confirmed limits leave, so a lowered namespace's headroom reaches
-// another one only once kube-controller-manager has put the lower limit in
-// force (its status update brings the next pass). No hard is ever below
-// what the namespace's quota charges.
+// headroom unallocated (a raised limit, a namespace added or gone), more
+// allocated than allowed (a lowered limit, a namespace leaving), or a
+// namespace out of room while another has spare. A decrease is written at
+// once; a raise only out of the slack that the limits in force leave, so a
+// lowered namespace's headroom reaches another one only once
+// kube-controller-manager has put the lower limit in force (its status
+// update brings the next pass). Written limits are the quota's count plus
+// the headroom wanted, so a count that lags the objects is no opening.
+//
+// While the partner holds more than the granted namespaces may (a lowered
+// limit, or a leaving namespace's old limit still in force), nothing is
+// raised and every granted namespace's limit is its count minus the
+// excess (never below 0): a Subscription deleted anywhere then opens no
+// slot until the partner is back within its limit. That hard is below the
+// usage, which is legal: quota admission refuses new objects and removes
+// none.
 func SpreadQuotaStrict(limit int64, usage []NamespaceUsage) []int64 {
 	hard := make([]int64, len(usage))
 	avail := limit
@@ -92,10 +117,9 @@ func SpreadQuotaStrict(limit int64, usage []NamespaceUsage) []int64 {
 		if u.Granted {
 			granted = append(granted, i)
 		} else {
-			avail -= u.Used()
+			avail -= u.cap()
 		}
 	}
-	avail = max(avail, 0)
 	if len(granted) == 0 {
 		return hard
 	}
@@ -105,21 +129,32 @@ func SpreadQuotaStrict(limit int64, usage []NamespaceUsage) []int64 {
 		u := usage[i]
 		capSum += u.cap()
 		usedSum += u.Used()
-		if u.Used() >= u.cap() {
+		if u.headroom() == 0 {
 			full = true
 		} else {
 			spare = true
 		}
 	}
+	if excess := usedSum - avail; excess > 0 {
+		// Over: lower only. A namespace already lower keeps its limit
+		// (raising it back is for when the partner is within its limit).
+		for _, i := range granted {
+			u := usage[i]
+			hard[i] = max(min(max(u.Charged, 0)-excess, u.SpecHard), 0)
+		}
+		return hard
+	}
 	if capSum == avail && !(full && spare && usedSum < avail) {
-		// Balanced enough: keep what is written.
+		// Balanced enough: keep what is written (a limit left below the
+		// count by an earlier excess comes back up to it: that adds no
+		// headroom).
 		for _, i := range granted {
 			hard[i] = max(usage[i].SpecHard, usage[i].Charged, 0)
 		}
 		return hard
 	}
 	// Targets: usage plus an even share of what is left.
-	left := max(avail-usedSum, 0)
+	left := avail - usedSum
 	n := int64(len(granted))
 	target := make(map[int]int64, len(granted))
 	// The odd remainder goes to the namespaces that sold most recently
@@ -136,12 +171,15 @@ func SpreadQuotaStrict(limit int64, usage []NamespaceUsage) []int64 {
 		}
 		target[i] = usage[i].Used() + share
 	}
+	// A namespace's limit for a given cap: its count plus the headroom
+	// that cap leaves over what it holds.
+	limitFor := func(u NamespaceUsage, c int64) int64 { return max(u.Charged, 0) + c - u.Used() }
 	// Decreases (and raises within what is already in force) at once.
 	slack := avail - capSum
 	for _, i := range granted {
 		u := usage[i]
 		if t := target[i]; t <= u.cap() {
-			hard[i] = max(t, u.Charged, 0)
+			hard[i] = limitFor(u, t)
 		} else {
 			hard[i] = max(u.SpecHard, u.Charged, 0)
 		}
@@ -151,7 +189,7 @@ func SpreadQuotaStrict(limit int64, usage []NamespaceUsage) []int64 {
 		u := usage[i]
 		if t := target[i]; t > u.cap() && slack > 0 {
 			raise := min(t-u.cap(), slack)
-			hard[i] = u.cap() + raise
+			hard[i] = limitFor(u, u.cap()+raise)
 			slack -= raise
 		}
 	}

@@ -22,6 +22,9 @@ func soldAt(u NamespaceUsage, sec int64) NamespaceUsage {
 
 func TestSpreadQuotaStrict(t *testing.T) {
 	revoked := func(used int64) NamespaceUsage { return NamespaceUsage{Charged: used, Present: used} }
+	leaving := func(used, spec, status int64) NamespaceUsage {
+		return NamespaceUsage{Charged: used, Present: used, SpecHard: spec, StatusHard: status}
+	}
 	cases := []struct {
 		name  string
 		limit int64
@@ -40,7 +43,33 @@ func TestSpreadQuotaStrict(t *testing.T) {
 		{"the whole limit used in one: the other keeps 0", 10, []NamespaceUsage{strict(10, 10, 10), strict(0, 0, 0)}, []int64{10, 0}},
 		{"limit lowered: decreased to usage plus an even share, never below usage",
 			4, []NamespaceUsage{strict(3, 5, 5), strict(0, 5, 5)}, []int64{4, 0}},
-		{"over the limit: each at its usage", 4, []NamespaceUsage{strict(3, 5, 5), strict(3, 5, 5)}, []int64{3, 3}},
+		// Held over a lowered limit: every namespace below its count by the
+		// whole excess, so that a delete anywhere opens no slot.
+		{"over the limit: each lowered by the excess", 4, []NamespaceUsage{strict(3, 5, 5), strict(3, 5, 5)}, []int64{1, 1}},
+		{"7 held, limit lowered to 6", 6, []NamespaceUsage{strict(4, 4, 4), strict(3, 3, 3)}, []int64{3, 2}},
+		{"over by more than a namespace holds: 0, never negative", 6, []NamespaceUsage{strict(7, 7, 7), strict(1, 1, 1)}, []int64{5, 0}},
+		{"over, a lower limit not yet in force: still lowered, nothing raised", 5,
+			[]NamespaceUsage{strict(3, 2, 4), strict(3, 1, 1)}, []int64{2, 1}},
+		{"back at the limit after a delete: each held at its count", 6,
+			[]NamespaceUsage{strict(3, 3, 3), strict(3, 2, 2)}, []int64{3, 3}},
+		{"back under the limit, the freed unit where nobody sold: lowered there first", 6,
+			[]NamespaceUsage{strict(3, 3, 3), strict(2, 3, 3)}, []int64{3, 2}},
+		// A namespace leaving the set (removed from spec.namespaces, or
+		// beyond maxNamespaces) admits up to its old limit until its 0 is
+		// in force: that headroom is not the others' yet.
+		{"a namespace leaving: no raise while its old limit is in force", 12,
+			[]NamespaceUsage{strict(4, 4, 4), strict(4, 4, 4), leaving(1, 4, 4)}, []int64{4, 4, 0}},
+		{"a namespace leaving: its 0 written, not yet in force: still no raise", 12,
+			[]NamespaceUsage{strict(4, 4, 4), strict(4, 4, 4), leaving(1, 0, 4)}, []int64{4, 4, 0}},
+		{"a namespace leaving: its 0 in force: its headroom reaches the others", 12,
+			[]NamespaceUsage{strict(4, 4, 4), strict(4, 4, 4), leaving(1, 0, 0)}, []int64{6, 5, 0}},
+		{"a namespace leaving with room to spare elsewhere: the others lowered at once", 12,
+			[]NamespaceUsage{strict(1, 4, 4), strict(0, 4, 4), leaving(0, 0, 8)}, []int64{3, 1, 0}},
+		// kube-controller-manager's count lags the objects (4 present, 3
+		// counted): admission lets the headroom in on top of the count, so
+		// the limit is written from the count.
+		{"the quota's count lags: the headroom counted on top of the count", 10,
+			[]NamespaceUsage{{Charged: 3, Present: 4, Granted: true, SpecHard: 5, StatusHard: 5}, strict(0, 0, 0)}, []int64{6, 3}},
 		{"a revoked namespace's usage counts, its hard is 0", 10, []NamespaceUsage{strict(0, 0, 0), revoked(4)}, []int64{6, 0}},
 		{"limit raised: the new headroom shared", 20, []NamespaceUsage{strict(5, 5, 5), strict(5, 5, 5)}, []int64{10, 10}},
 		{"one unit left, held by the namespace that sold last: it stays", 10,
@@ -66,8 +95,9 @@ func TestSpreadQuotaStrict(t *testing.T) {
 
 // strictWorld simulates quota admission and kube-controller-manager
 // around the Strict spread: admission lets a Subscription into a namespace
-// while its used count is below status.hard; kube-controller-manager
-// copies spec.hard to status.hard in its own time.
+// while its count is below status.hard, granted or not (whether its
+// creator may still write there is RBAC's business, not the quota's);
+// kube-controller-manager copies spec.hard to status.hard in its own time.
 type strictWorld struct {
 	limit              int64
 	used, spec, status []int64
@@ -89,68 +119,106 @@ func (w *strictWorld) usage() []NamespaceUsage {
 	return us
 }
 
-// create sells in namespace i at step when quota admission lets it.
-func (w *strictWorld) create(i, step int) {
-	if w.granted[i] && w.used[i] < w.status[i] {
-		w.used[i]++
-		w.lastSale[i] = time.Unix(int64(step), 0)
+// create sells in namespace i at step when quota admission lets it, and
+// reports whether it did.
+func (w *strictWorld) create(i, step int) bool {
+	if w.used[i] >= w.status[i] {
+		return false
 	}
+	w.used[i]++
+	w.lastSale[i] = time.Unix(int64(step), 0)
+	return true
+}
+
+// pass runs one operator pass: every quota the partner has is written,
+// the non-granted ones with 0.
+func (w *strictWorld) pass() []int64 {
+	hard := SpreadQuotaStrict(w.limit, w.usage())
+	copy(w.spec, hard)
+	return hard
 }
 
 // settle runs one operator pass and lets kube-controller-manager copy
 // every limit into force.
 func (w *strictWorld) settle() {
-	hard := SpreadQuotaStrict(w.limit, w.usage())
-	for j := range hard {
-		w.spec[j] = hard[j]
-		w.status[j] = w.spec[j]
-	}
+	w.pass()
+	copy(w.status, w.spec)
 }
 
-// check asserts the Strict invariants: in total never more admitted than
-// the limit (beyond what was held when the world began), and the limits in
-// force never sum above what the granted namespaces may hold.
-func (w *strictWorld) check(t *testing.T, step int, what string, held int64) {
-	t.Helper()
-	var total, inForce, avail int64 = 0, 0, w.limit
+func (w *strictWorld) total() int64 {
+	var n int64
+	for _, u := range w.used {
+		n += u
+	}
+	return n
+}
+
+// worst is the most the partner can come to hold right after a create,
+// with no further operator write: a create in namespace i is admitted only
+// below the higher of its spec.hard and status.hard (it may first delete
+// down to there), while every other namespace j may hold max(used,
+// spec.hard, status.hard). 0 when no namespace admits anything. Strict
+// holds when worst ≤ limit: then no create, whatever deletes come first,
+// takes the partner over its limit, even while it holds more than a
+// lowered limit.
+func (w *strictWorld) worst() int64 {
+	var caps, worst int64
+	for j := range w.used {
+		caps += max(w.used[j], w.spec[j], w.status[j])
+	}
 	for i := range w.used {
-		total += w.used[i]
-		if w.granted[i] {
-			inForce += max(w.spec[i], w.status[i], w.used[i])
-		} else {
-			avail -= w.used[i]
+		if h := max(w.spec[i], w.status[i]); h > 0 {
+			worst = max(worst, h+caps-max(w.used[i], w.spec[i], w.status[i]))
 		}
 	}
-	if total > max(w.limit, held) {
-		t.Fatalf("step %d (%s): %d admitted in total, limit %d", step, what, total, w.limit)
+	return worst
+}
+
+// inForce is Σ status.hard: what the observer sums.
+func (w *strictWorld) inForce() int64 {
+	var n int64
+	for _, s := range w.status {
+		n += s
 	}
-	if inForce > max(avail, 0) && total <= w.limit {
-		t.Fatalf("step %d (%s): limits in force sum to %d, above the %d the granted namespaces may hold (used %v spec %v status %v)",
-			step, what, inForce, avail, w.used, w.spec, w.status)
-	}
+	return n
 }
 
 // TestSpreadQuotaStrictNeverOversells runs random interleavings of
-// creates, deletes, the operator's passes and kube-controller-manager's
-// syncs, and checks the invariants after every step; then, with creates in
-// one namespace only, that it gets all the headroom in a bounded number of
-// passes.
+// creates (in granted namespaces and in those leaving the set), deletes,
+// the operator's passes, kube-controller-manager's copies (each decrease
+// confirmed or not yet), namespaces leaving and joining the set and the
+// limit lowered and raised, and checks after every step that once the
+// limits in force are within the limit they stay within it: no create
+// takes the partner over its limit, Σ status.hard ≤ limit, and no
+// sequence of deletes and creates without another operator write could
+// take it over (worst); and that while the old limits are still in
+// force, a pass never opens room. A lowered limit is in force once the operator has
+// written it and kube-controller-manager copied it; until then the old
+// limits stand. Then, with nobody selling, the spread comes to rest; and
+// with creates in one namespace only, it gets all the headroom in a
+// bounded number of passes.
 func TestSpreadQuotaStrictNeverOversells(t *testing.T) {
-	for seed := range uint64(300) {
+	for seed := range uint64(500) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		k := 1 + rng.IntN(4)
 		w := newStrictWorld(int64(rng.IntN(30)), k)
 		for i := range k {
 			w.granted[i] = rng.IntN(5) > 0
 		}
-		for step := range 400 {
+		// established: the limits in force have been within the limit
+		// since it was last lowered.
+		established := true
+		for step := range 600 {
 			i := rng.IntN(k)
 			var what string
-			switch op := rng.IntN(10); {
-			case op < 4:
+			switch op := rng.IntN(100); {
+			case op < 40:
 				what = "create"
-				w.create(i, step)
-			case op < 5:
+				if w.create(i, step) && established && w.total() > w.limit {
+					t.Fatalf("seed %d step %d: a create in %d admitted: %d held, limit %d (used %v spec %v status %v granted %v)",
+						seed, step, i, w.total(), w.limit, w.used, w.spec, w.status, w.granted)
+				}
+			case op < 52:
 				what = "delete"
 				if w.used[i] > 0 {
 					w.used[i]--
@@ -158,24 +226,55 @@ func TestSpreadQuotaStrictNeverOversells(t *testing.T) {
 				if w.used[i] == 0 {
 					w.lastSale[i] = time.Time{}
 				}
-			case op < 8:
+			case op < 80:
 				what = "operator"
-				hard := SpreadQuotaStrict(w.limit, w.usage())
-				for j := range hard {
-					if w.granted[j] && hard[j] < w.used[j] {
-						t.Fatalf("seed %d step %d: namespace %d hard %d below its usage %d", seed, step, j, hard[j], w.used[j])
-					}
-					if w.granted[j] {
-						w.spec[j] = hard[j]
-					} else {
-						w.spec[j], w.status[j] = 0, 0
+				usage, before := w.usage(), w.worst()
+				hard := w.pass()
+				// While the old limits are still in force (a lowered limit
+				// not yet copied), a pass may close room but never open any.
+				if worst := w.worst(); worst > max(before, w.limit) {
+					t.Fatalf("seed %d step %d: a pass opened room while the partner could already come to hold %d, limit %d: now %d (used %v spec %v status %v granted %v)",
+						seed, step, before, w.limit, worst, w.used, w.spec, w.status, w.granted)
+				}
+				for j, h := range hard {
+					if w.granted[j] && h < w.used[j] && !overStrict(w.limit, usage) {
+						t.Fatalf("seed %d step %d: namespace %d hard %d below its usage %d, the partner within its limit (used %v spec %v status %v granted %v)",
+							seed, step, j, h, w.used[j], w.used, w.spec, w.status, w.granted)
 					}
 				}
-			default:
+			case op < 96:
 				what = "kube-controller-manager"
 				w.status[i] = w.spec[i]
+			case op < 98:
+				what = "namespace leaves or joins"
+				w.granted[i] = !w.granted[i]
+			default:
+				what = "limit changed"
+				next := int64(rng.IntN(30))
+				if next < w.limit {
+					established = false
+				}
+				w.limit = next
 			}
-			w.check(t, step, fmt.Sprintf("seed %d, %s in %d", seed, what, i), 0)
+			established = established || w.worst() <= w.limit
+			if !established {
+				continue
+			}
+			if f := w.inForce(); f > w.limit {
+				t.Fatalf("seed %d step %d (%s in %d): Σ status.hard %d above the limit %d (used %v spec %v status %v granted %v)",
+					seed, step, what, i, f, w.limit, w.used, w.spec, w.status, w.granted)
+			}
+			if worst := w.worst(); worst > w.limit {
+				t.Fatalf("seed %d step %d (%s in %d): the partner could come to hold %d, limit %d, held %d (used %v spec %v status %v granted %v)",
+					seed, step, what, i, worst, w.limit, w.total(), w.used, w.spec, w.status, w.granted)
+			}
+		}
+		// Two settled passes put any limit in force.
+		w.settle()
+		w.settle()
+		if f, worst := w.inForce(), w.worst(); f > w.limit || worst > w.limit {
+			t.Fatalf("seed %d: settled, Σ status.hard %d and worst %d, limit %d held %d (used %v spec %v status %v granted %v)",
+				seed, f, worst, w.limit, w.total(), w.used, w.spec, w.status, w.granted)
 		}
 		// Quiet: nobody sells; the spread comes to rest within a few
 		// passes and then writes nothing (no quota ping-pong).
@@ -203,26 +302,38 @@ func TestSpreadQuotaStrictNeverOversells(t *testing.T) {
 		}
 		for pass := range 64 {
 			w.settle()
-			for w.used[a] < w.status[a] {
-				w.create(a, 1000+pass)
+			for w.create(a, 1000+pass) {
 			}
 		}
 		// Fewer units left than the partner has granted namespaces stay
 		// with the namespaces that sold most recently: a namespace whose
 		// creates are refused gives no sign of it, and moving them on
 		// every pass is the ping-pong above.
-		var total, granted int64
-		for i, u := range w.used {
-			total += u
+		var granted int64
+		for i := range w.used {
 			if w.granted[i] {
 				granted++
 			}
 		}
-		if total < w.limit-(granted-1) {
+		if total := w.total(); total < w.limit-(granted-1) {
 			t.Errorf("seed %d: creating only in namespace %d, the partner holds %d of its limit %d after 64 passes, want at least %d (used %v spec %v)",
 				seed, a, total, w.limit, w.limit-(granted-1), w.used, w.spec)
 		}
 	}
+}
+
+// overStrict: the partner holds more than its granted namespaces may,
+// counting what the others can still admit.
+func overStrict(limit int64, usage []NamespaceUsage) bool {
+	var n int64
+	for _, u := range usage {
+		if u.Granted {
+			n += u.Used()
+		} else {
+			n += u.cap()
+		}
+	}
+	return n > limit
 }
 
 // TestSpreadQuotaStrictOneSeller: from a fresh start, a partner selling in

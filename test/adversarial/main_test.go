@@ -1,10 +1,16 @@
-// Package adversarial_test attacks what the operator promises, as a
-// hostile user of the cluster would: partners' users selling what their
-// contract forbids while their access is being granted, moved or taken
-// away; a namespace creator racing the operator's create; a Partner editor
-// claiming a namespace left behind; an admin deleting the policy binding
-// the operator relies on. Small by default (make test); ADV_PARTNERS and
-// ADV_ATTACKERS size it up.
+// Package adversarial_test attacks what the operator promises on the local
+// control plane, as a hostile user of the cluster, or a crash, would:
+// partners' users selling what their contract forbids while their access
+// is being granted, moved or taken away; a namespace creator racing the
+// operator's create; a Partner editor claiming a namespace left behind; an
+// admin deleting the policy binding the operator relies on; bursts against
+// Strict quotas while namespaces leave, with SIGKILLs of the manager
+// binary mid-rebalance. Observers watch what the API server enforces while
+// the attacks run.
+//
+// `make test` runs each scenario small. ADVERSARIAL_ROUNDS=20 is the full
+// size of the Strict scenarios (ADVERSARIAL_SEED fixes the kill moments);
+// ADVERSARIAL_PARTNERS and ADVERSARIAL_ATTACKERS size the others.
 package adversarial_test
 
 import (
@@ -12,16 +18,19 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 	"github.com/partnerops/entitlement-operator/controllers"
+	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
@@ -29,16 +38,31 @@ import (
 var (
 	cluster *testcluster.Cluster
 	k8s     client.Client
+	kube    kubernetes.Interface // for watches
+	bin     string               // the manager binary
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(testcluster.RunTests(m, !testing.Short(), testcluster.Options{}, func(c *testcluster.Cluster) error {
+	dir, err := os.MkdirTemp("", "adversarial-manager-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := testcluster.RunTests(m, !testing.Short(), testcluster.Options{}, func(c *testcluster.Cluster) error {
 		cluster = c
 		var err error
-		k8s, err = testenv.AdminClient(c.Config)
+		if k8s, err = testenv.AdminClient(c.Config); err != nil {
+			return err
+		}
+		if kube, err = kubernetes.NewForConfig(c.Config); err != nil {
+			return err
+		}
+		bin, err = demo.BuildManagerInto(dir)
 		return err
-	}))
+	})
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func needCluster(t *testing.T) {
@@ -55,6 +79,48 @@ func setting(name string, def int) int {
 	return def
 }
 
+// binary runs the manager binary and can SIGKILL it, starting a new one
+// at once, as a Deployment's restart would.
+type binary struct {
+	t     *testing.T
+	cur   *demo.Process
+	n     int // managers started
+	kills int
+}
+
+func startBinary(t *testing.T) *binary {
+	m := &binary{t: t}
+	m.start()
+	return m
+}
+
+func (m *binary) start() {
+	m.t.Helper()
+	m.n++
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := demo.StartManager(ctx, demo.ManagerOptions{
+		Binary: bin, Kubeconfig: cluster.KubeconfigPath,
+		LogPath: filepath.Join(m.t.TempDir(), fmt.Sprintf("manager-%d.log", m.n)),
+	})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.t.Cleanup(p.Stop)
+	m.cur = p
+}
+
+// kill SIGKILLs the running manager (no graceful shutdown: whatever it was
+// writing stops half-way) and starts the next one.
+func (m *binary) kill() {
+	m.t.Helper()
+	m.cur.Kill()
+	m.kills++
+	m.start()
+}
+
+// startManager runs the operator in-process (a fault or delay can be
+// injected into its requests).
 func startManager(t *testing.T, o testenv.ManagerOptions) *testenv.Manager {
 	t.Helper()
 	m, err := testenv.StartManager(cluster.Config, o)
@@ -66,7 +132,7 @@ func startManager(t *testing.T, o testenv.ManagerOptions) *testenv.Manager {
 }
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	return c
 }
@@ -96,15 +162,9 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 // eventually polls f until it returns nil or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testcluster.Poll(timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Fatalf("%s: after %s: %v", what, timeout, err)
 }
 
 // consistently polls f for the whole duration; it must hold every time.

@@ -115,7 +115,7 @@ func TestRacingTheCreateMakesNoNamespaceTheOperators(t *testing.T) {
 	c := testenv.Contract("race-c", "Bytec", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierReady, 5, 1))
 	create(t, c)
 	targets := map[string]string{}
-	for i := range setting("ADV_PARTNERS", 10) {
+	for i := range setting("ADVERSARIAL_PARTNERS", 10) {
 		targets[fmt.Sprintf("race-%d", i)] = fmt.Sprintf("race-%d-ns", i)
 	}
 	won := raceOnRecord(t, targets)

@@ -100,7 +100,7 @@ func TestForeignLabelsDoNotGrowTheStatus(t *testing.T) {
 	c := testenv.Contract("fl-c", "Bytec", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierReady, 5, 1))
 	p := testenv.Partner("fl-p", v1.TierReady, "DE", []string{c.Name}, "fl-own")
 	create(t, c, p)
-	n := setting("ADV_FOREIGN", 40)
+	n := setting("ADVERSARIAL_FOREIGN", 40)
 	for i := range n {
 		create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fl-foreign-%d", i),
 			Labels: map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelPartner: p.Name}}})

@@ -15,11 +15,11 @@ import (
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
-// attack has partners' users try to sell product over and over (dry-run
+// sellers are partners' users trying to sell product over and over (dry-run
 // creates: the whole admission chain, nothing stored) in their
 // namespaces until stop is closed, and records each create admitted, with
 // when it was sent.
-type attack struct {
+type sellers struct {
 	mu       sync.Mutex
 	admitted []sale
 	tries    int
@@ -32,8 +32,8 @@ type sale struct {
 	sent    time.Time
 }
 
-func startAttack(t *testing.T, partners []string, product string) *attack {
-	a := &attack{stop: make(chan struct{})}
+func startSelling(t *testing.T, partners []string, product string) *sellers {
+	a := &sellers{stop: make(chan struct{})}
 	for _, p := range partners {
 		c := as(t, "seller@"+p, p+"-admins")
 		a.wg.Add(1)
@@ -67,7 +67,7 @@ func startAttack(t *testing.T, partners []string, product string) *attack {
 }
 
 // end stops the attack and returns what was admitted and how many tries.
-func (a *attack) end() ([]sale, int) {
+func (a *sellers) end() ([]sale, int) {
 	close(a.stop)
 	a.wg.Wait()
 	return a.admitted, a.tries
@@ -82,7 +82,7 @@ func (a *attack) end() ([]sale, int) {
 func TestForbiddenProductsAcrossTransitions(t *testing.T) {
 	needCluster(t)
 	startManager(t, testenv.ManagerOptions{})
-	n, k := setting("ADV_PARTNERS", 20), setting("ADV_ATTACKERS", 6)
+	n, k := setting("ADVERSARIAL_PARTNERS", 20), setting("ADVERSARIAL_ATTACKERS", 6)
 	now := time.Now()
 	basic := testenv.Contract("pr-basic", "Magirus", "DE", now.Add(-time.Hour), time.Time{}, 0, 0, testenv.Tier(v1.TierAdvanced, 10, 1))
 	basic.Spec.Entitlements[0].Products = []v1.ProductRule{{Name: "Basic"}}
@@ -123,7 +123,7 @@ func TestForbiddenProductsAcrossTransitions(t *testing.T) {
 	phase := func(ph v1.PartnerPhase) func(*v1.Partner) bool {
 		return func(p *v1.Partner) bool { return p.Status.Phase == ph && ready(p) }
 	}
-	noneAdmitted := func(step string, a *attack) {
+	noneAdmitted := func(step string, a *sellers) {
 		t.Helper()
 		admitted, tries := a.end()
 		t.Logf("%s: %d forbidden sales tried by %d partners' users, %d admitted", step, tries, len(attacked), len(admitted))
@@ -132,7 +132,7 @@ func TestForbiddenProductsAcrossTransitions(t *testing.T) {
 		}
 	}
 
-	a := startAttack(t, attacked, "Premium")
+	a := startSelling(t, attacked, "Premium")
 	for _, name := range partners {
 		create(t, testenv.Partner(name, v1.TierAdvanced, "DE", []string{premium.Name, basic.Name}, name))
 	}
@@ -141,14 +141,14 @@ func TestForbiddenProductsAcrossTransitions(t *testing.T) {
 
 	each(func(p *v1.Partner) { p.Spec.Suspended = true })
 	all("suspended", phase(v1.PartnerSuspended))
-	a = startAttack(t, attacked, "Premium")
+	a = startSelling(t, attacked, "Premium")
 	each(func(p *v1.Partner) { p.Spec.Suspended = false })
 	all("resumed", on(basic.Name))
 	noneAdmitted("resume", a)
 
 	setEnd(t, basic.Name, time.Now().Add(-time.Minute))
 	all("revoked", phase(v1.PartnerRevoked))
-	a = startAttack(t, attacked, "Premium")
+	a = startSelling(t, attacked, "Premium")
 	setEnd(t, basic.Name, time.Time{})
 	all("regranted", on(basic.Name))
 	noneAdmitted("regrant", a)
@@ -159,7 +159,7 @@ func TestForbiddenProductsAcrossTransitions(t *testing.T) {
 	setEnd(t, premium.Name, ends)
 	all("on pr-premium until it ends", on(premium.Name))
 	expired := watchPhase(t, premium.Name, v1.ContractExpired)
-	a = startAttack(t, attacked, "Premium")
+	a = startSelling(t, attacked, "Premium")
 	all("failed over to pr-basic", on(basic.Name))
 	admitted, tries := a.end()
 	cutoff := expired()
