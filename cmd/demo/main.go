@@ -101,9 +101,8 @@ func run() int {
 	go func() {
 		select {
 		case <-env.Manager.Done():
-			if !env.Manager.Stopped() {
-				cancel(env.Manager.Exited())
-			}
+			// Also when finish stops it: the result is decided by then.
+			cancel(env.Manager.Exited())
 		case <-ctx.Done():
 		}
 	}()

@@ -43,7 +43,7 @@ type EnvOptions struct {
 // tier ClusterRoles installed, and the manager binary running against it.
 type Env struct {
 	Cluster *testcluster.Cluster
-	Manager *Process
+	Manager *testcluster.ManagerProcess
 	// Config is an admin rest.Config; KubeconfigPath the same as a file.
 	Config         *rest.Config
 	KubeconfigPath string
@@ -92,7 +92,7 @@ func Up(ctx context.Context, o EnvOptions) (env *Env, err error) {
 			binary = filepath.Join(o.Root, "bin", "manager")
 		}
 		tl.Stepf("building the manager: go build -o %s ./cmd/manager", relTo(o.Root, binary))
-		go func() { buildDone <- BuildManager(buildCtx, o.Root, binary) }()
+		go func() { buildDone <- testcluster.BuildManager(buildCtx, o.Root, binary) }()
 	} else {
 		buildDone <- nil
 	}
@@ -140,7 +140,7 @@ func Up(ctx context.Context, o EnvOptions) (env *Env, err error) {
 	if err != nil {
 		return env, err
 	}
-	mgr, err := StartManager(ctx, ManagerOptions{Binary: binary, Kubeconfig: env.KubeconfigPath, LogPath: env.ManagerLog})
+	mgr, err := testcluster.StartManager(ctx, testcluster.ManagerOptions{Binary: binary, Kubeconfig: env.KubeconfigPath, LogPath: env.ManagerLog})
 	if err != nil {
 		return env, err
 	}

@@ -3,6 +3,9 @@
 // controller-runtime's envtest) and kube-controller-manager beside them with
 // the namespace, garbage-collector and resource-quota controllers, so that
 // namespaces really terminate and quotas are really counted and enforced.
+// It also builds and runs the operator's manager binary against it as a
+// child process (StartManager), for the e2e, chaos and scale tests and the
+// demo.
 //
 // Binaries come from KUBEBUILDER_ASSETS, or bin/k8s of this repository
 // (built by `make k8s-bins`). Every process started is stopped by Stop, on

@@ -44,7 +44,7 @@ func TestDemoStory(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "manager")
-	if err := demo.BuildManager(ctx, root, bin); err != nil {
+	if err := testcluster.BuildManager(ctx, root, bin); err != nil {
 		t.Fatal(err)
 	}
 	out := &syncBuffer{}
