@@ -120,7 +120,11 @@ func play(ctx context.Context, n *demo.Narrator, dir, managerBin string, keep bo
 	if err != nil {
 		return nil, err
 	}
-	n.Say("manager running (pid %d): %s", mgr.Pid(), strings.Join(mgr.Args, " "))
+	shown := mgr.Args
+	if rel, err := filepath.Rel(root, managerBin); err == nil && !strings.HasPrefix(rel, "..") {
+		shown = append([]string{rel}, mgr.Args[1:]...)
+	}
+	n.Say("manager running (pid %d): %s", mgr.Pid(), strings.Join(shown, " "))
 
 	// The narrator stops before the manager and the control plane do.
 	story, endStory := context.WithCancel(ctx)
