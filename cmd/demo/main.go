@@ -134,11 +134,8 @@ func play(ctx context.Context, n *demo.Narrator, dir, managerBin string, keep bo
 		return res, err
 	}
 	n.Printf("\nThe control plane and the manager keep running (the timeline goes on). In another terminal:\n\n"+
-		"  export KUBECONFIG=%s\n"+
-		"  kubectl get entitlements\n"+
-		"  kubectl describe partner %s\n"+
-		"  kubectl get events\n"+
-		"  kubectl get subscriptions -A\n\n"+
+		"  export KUBECONFIG=%s\n  kubectl get entitlements\n  kubectl describe partner %s\n"+
+		"  kubectl get events\n  kubectl get subscriptions -A\n\n"+
 		"Manager log: %s\nPress Ctrl-C to stop everything.\n\n", cl.KubeconfigPath, demo.PartnerFailover, mgr.LogPath)
 	<-ctx.Done()
 	return res, nil

@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
-	"github.com/partnerops/entitlement-operator/internal/plugin"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
@@ -29,53 +27,6 @@ type run struct {
 	answers map[string]error
 	// timedOut says what the end of the story was still waiting for.
 	timedOut error
-}
-
-// Run plays the story against a control plane where the manager runs and
-// the tier ClusterRoles are installed, narrating on n, and returns its
-// checks. An error means the story could not be played (the API server
-// refused its objects, ctx ended); failed checks are in the result. n goes
-// on narrating until ctx ends.
-func Run(ctx context.Context, cfg *rest.Config, n *Narrator) (*Result, error) {
-	c, err := client.New(cfg, client.Options{Scheme: scheme()})
-	if err != nil {
-		return nil, err
-	}
-	if err := n.watch(ctx, cfg); err != nil {
-		return nil, err
-	}
-	r := &run{story: newStory(time.Now()), c: c, cfg: cfg, n: n, answers: map[string]error{}}
-	if err := r.apply(ctx); err != nil {
-		return nil, err
-	}
-	for _, p := range r.partners {
-		if err := testcluster.PollContext(ctx, 60*time.Second, func() error { return r.partnerIs(ctx, p.Name, v1.PartnerEntitled, p.Spec.Contracts[0]) }); err != nil {
-			return nil, fmt.Errorf("partner %s was not entitled: %w", p.Name, err)
-		}
-	}
-	for _, sl := range r.sales {
-		r.sell(ctx, sl)
-	}
-	r.waitForTheEnd(ctx)
-	for _, sl := range r.lateSales {
-		r.sell(ctx, sl)
-	}
-	if err := context.Cause(ctx); err != nil {
-		return nil, err
-	}
-	var status bytes.Buffer
-	plugin.Run(ctx, []string{"status"}, &status, &status, plugin.Options{Config: cfg})
-	n.Printf("\n$ kubectl entitlements status\n%s", status.String())
-	res := r.check(ctx)
-	n.Printf("\nChecks\n")
-	for _, ch := range res.Checks {
-		verdict := "PASS"
-		if !ch.OK {
-			verdict = "FAIL"
-		}
-		n.Printf("%s  %s: %s\n", verdict, ch.Name, ch.Detail)
-	}
-	return res, context.Cause(ctx)
 }
 
 func (r *run) apply(ctx context.Context) error {

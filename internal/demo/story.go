@@ -1,14 +1,3 @@
-// Package demo is the operator's story, as `make demo` tells it and
-// test/e2e checks it: the vendor ends its contract with the distributor
-// Bytec by mutual agreement and from then on works in Germany only with
-// Magirus and LXPN. Against a control plane where the manager runs, it
-// creates the three contracts (Bytec's ends within a minute), three
-// partners and their Subscriptions, narrates what the operator does as
-// events and status show it, and checks the outcome through status, events
-// and the API server's answers: ACME fails over to Magirus and is measured
-// below Magirus's Advanced requirements, Nordwind is revoked with its
-// namespace and Subscriptions kept and new ones refused, Kontor on LXPN is
-// untouched, all on time.
 package demo
 
 import (
