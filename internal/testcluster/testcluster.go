@@ -3,6 +3,9 @@
 // controller-runtime's envtest) and kube-controller-manager beside them with
 // the namespace, garbage-collector and resource-quota controllers, so that
 // namespaces really terminate and quotas are really counted and enforced.
+// It also builds and runs the operator's manager binary against it as a
+// child process (StartManager), for the e2e, chaos and scale tests and the
+// demo.
 //
 // Binaries come from KUBEBUILDER_ASSETS, or bin/k8s of this repository
 // (built by `make k8s-bins`). Every process started is stopped by Stop, on
@@ -16,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +41,15 @@ type Options struct {
 	// config/admission-finalizer (the MutatingAdmissionPolicy: the
 	// control plane is Kubernetes 1.37, where the chart installs it).
 	ManifestDirs []string
+	// TierRoles also installs the tier ClusterRoles an install ships
+	// (config/rbac/tiers), for a manager that binds the real ones; tests
+	// that create their own stand-ins leave it off.
+	TierRoles bool
+	// OwnSignals leaves SIGINT and SIGTERM to the caller, who then stops
+	// the cluster itself (the demo does, after its manager). By default a
+	// signal stops the cluster and is then raised again, so that Ctrl-C in
+	// a test run leaves nothing behind.
+	OwnSignals bool
 	// NoControllerManager skips kube-controller-manager.
 	NoControllerManager bool
 	// Dir keeps logs and kubeconfigs; default a temporary directory removed
@@ -138,19 +151,21 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	assets, _ := AssetsDir()
-	if len(opts.CRDDirs) == 0 {
-		root, err := RepoRoot()
-		if err != nil {
+	var root string
+	if len(opts.CRDDirs) == 0 || opts.ManifestDirs == nil || opts.TierRoles {
+		var err error
+		if root, err = RepoRoot(); err != nil {
 			return nil, err
 		}
+	}
+	if len(opts.CRDDirs) == 0 {
 		opts.CRDDirs = []string{filepath.Join(root, "config", "crd", "bases")}
 	}
 	if opts.ManifestDirs == nil {
-		root, err := RepoRoot()
-		if err != nil {
-			return nil, err
-		}
 		opts.ManifestDirs = []string{filepath.Join(root, "config", "admission"), filepath.Join(root, "config", "admission-finalizer")}
+	}
+	if opts.TierRoles {
+		opts.ManifestDirs = append(slices.Clone(opts.ManifestDirs), filepath.Join(root, "config", "rbac", "tiers"))
 	}
 	dir := opts.Dir
 	if dir == "" {
@@ -182,7 +197,9 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	c.env.ControlPlane.Etcd = &envtest.Etcd{Out: prefixed(out, "etcd"), Err: prefixed(out, "etcd")}
 	c.env.ControlPlane.APIServer = &envtest.APIServer{Out: prefixed(out, "kube-apiserver"), Err: prefixed(out, "kube-apiserver")}
-	c.sigStop = c.stopOnSignal()
+	if !opts.OwnSignals {
+		c.sigStop = c.stopOnSignal()
+	}
 
 	cfg, err := c.startPlane()
 	if err != nil {

@@ -30,7 +30,6 @@ import (
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 	"github.com/partnerops/entitlement-operator/controllers"
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
@@ -58,7 +57,7 @@ func TestMain(m *testing.M) {
 		if kube, err = kubernetes.NewForConfig(c.Config); err != nil {
 			return err
 		}
-		bin, err = demo.BuildManagerInto(dir)
+		bin, err = testcluster.BuildManagerInto(dir)
 		return err
 	})
 	_ = os.RemoveAll(dir)
@@ -83,7 +82,7 @@ func setting(name string, def int) int {
 // at once, as a Deployment's restart would.
 type binary struct {
 	t     *testing.T
-	cur   *demo.Process
+	cur   *testcluster.ManagerProcess
 	n     int // managers started
 	kills int
 }
@@ -99,7 +98,7 @@ func (m *binary) start() {
 	m.n++
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := demo.StartManager(ctx, demo.ManagerOptions{
+	p, err := testcluster.StartManager(ctx, testcluster.ManagerOptions{
 		Binary: bin, Kubeconfig: cluster.KubeconfigPath,
 		LogPath: filepath.Join(m.t.TempDir(), fmt.Sprintf("manager-%d.log", m.n)),
 	})

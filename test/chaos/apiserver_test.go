@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
@@ -126,7 +125,7 @@ func kcmCounts(prefix string) func() error {
 }
 
 // errorLines counts the manager's error log lines.
-func errorLines(t *testing.T, m *demo.Process) int {
+func errorLines(t *testing.T, m *testcluster.ManagerProcess) int {
 	t.Helper()
 	raw, err := os.ReadFile(m.LogPath)
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
@@ -46,7 +45,7 @@ func TestMain(m *testing.M) {
 		if k8s, err = testenv.AdminClient(c.Config); err != nil {
 			return err
 		}
-		bin, err = demo.BuildManagerInto(dir)
+		bin, err = testcluster.BuildManagerInto(dir)
 		return err
 	})
 	_ = os.RemoveAll(dir)
@@ -71,11 +70,11 @@ func setting(name string, def int) int {
 
 // startManager runs the manager binary with extra flags, logging to the
 // test's temporary directory.
-func startManager(t *testing.T, name string, args ...string) *demo.Process {
+func startManager(t *testing.T, name string, args ...string) *testcluster.ManagerProcess {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := demo.StartManager(ctx, demo.ManagerOptions{
+	p, err := testcluster.StartManager(ctx, testcluster.ManagerOptions{
 		Binary: bin, Kubeconfig: cluster.KubeconfigPath,
 		LogPath:   filepath.Join(t.TempDir(), name+".log"),
 		ExtraArgs: args,

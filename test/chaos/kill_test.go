@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
-	"github.com/partnerops/entitlement-operator/internal/demo"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
 
@@ -25,7 +25,7 @@ import (
 // new one at once each time, as a Deployment's restart would.
 type killer struct {
 	t     *testing.T
-	cur   *demo.Process
+	cur   *testcluster.ManagerProcess
 	kills int
 	n     int // managers started
 }

@@ -42,34 +42,27 @@ func TestDemoStory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
+	cl := testcluster.StartForTest(t, testcluster.Options{TierRoles: true})
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "manager")
-	if err := demo.BuildManager(ctx, root, bin); err != nil {
+	if err := testcluster.BuildManager(ctx, root, bin); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
-	tl := demo.NewTimeline(out, time.Now(), false)
-	env, err := demo.Up(ctx, demo.EnvOptions{Root: root, ManagerBinary: bin, Dir: dir, Timeline: tl})
+	m, err := testcluster.StartManager(ctx, testcluster.ManagerOptions{Binary: bin, Kubeconfig: cl.KubeconfigPath,
+		LogPath: filepath.Join(dir, "manager.log")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping: %v", err)
-		}
-	}()
-	if env.Manager.Args[0] != bin {
-		t.Fatalf("the manager runs %s, want the binary built at %s", env.Manager.Args[0], bin)
-	}
+	defer m.Stop() // before the control plane stops (t.Cleanup)
 
-	// The story's own narration stops with storyCtx, before the control
-	// plane does.
+	// The story's own narration stops with storyCtx, before the manager.
+	out := &syncBuffer{}
 	storyCtx, stopStory := context.WithCancel(ctx)
-	res, err := demo.Run(storyCtx, env.Config, demo.Options{Timeline: tl})
+	res, err := demo.Run(storyCtx, cl.Config, demo.NewNarrator(out))
 	stopStory()
 	t.Logf("timeline:\n%s", out.String())
 	if err != nil {
-		t.Fatalf("the story could not be played: %v\nmanager log:\n%s", err, env.Manager.Logs())
+		t.Fatalf("the story could not be played: %v\nmanager log:\n%s", err, m.Logs())
 	}
 	if len(res.Checks) == 0 {
 		t.Fatal("the story checked nothing")
@@ -80,12 +73,10 @@ func TestDemoStory(t *testing.T) {
 		}
 	}
 	if !res.Passed() {
-		t.Logf("manager log (end):\n%s", env.Manager.Logs())
+		t.Logf("manager log (end):\n%s", m.Logs())
 	}
-	select {
-	case <-env.Manager.Done():
-		t.Errorf("the manager exited during the story: %v", env.Manager.Exited())
-	default:
+	if err := m.Exited(); err != nil {
+		t.Errorf("the manager exited during the story: %v", err)
 	}
 }
 

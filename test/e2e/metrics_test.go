@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
@@ -36,16 +34,14 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 	defer cancel()
 	cl := testcluster.StartForTest(t, testcluster.Options{NoControllerManager: true})
 	bin := filepath.Join(t.TempDir(), "manager")
-	if err := demo.BuildManager(ctx, root, bin); err != nil {
+	if err := testcluster.BuildManager(ctx, root, bin); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testcluster.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	m, err := demo.StartManager(ctx, demo.ManagerOptions{Binary: bin, Kubeconfig: cl.KubeconfigPath,
+	m, err := testcluster.StartManager(ctx, testcluster.ManagerOptions{Binary: bin, Kubeconfig: cl.KubeconfigPath,
 		LogPath: filepath.Join(t.TempDir(), "manager.log"), ExtraArgs: []string{"--metrics-bind-address=" + addr}})
 	if err != nil {
 		t.Fatal(err)

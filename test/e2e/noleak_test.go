@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
@@ -44,7 +43,7 @@ func TestDemoInterruptedLeavesNoProcess(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/demo: %v\n%s", err, out)
 	}
-	if err := demo.BuildManager(ctx, root, managerBin); err != nil {
+	if err := testcluster.BuildManager(ctx, root, managerBin); err != nil {
 		t.Fatal(err)
 	}
 

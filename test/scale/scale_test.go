@@ -29,7 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/partnerops/entitlement-operator/controllers"
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 	"github.com/partnerops/entitlement-operator/internal/testenv"
 )
@@ -83,7 +82,7 @@ func TestMain(m *testing.M) {
 		if watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 			return err
 		}
-		bin, err = demo.BuildManagerInto(dir)
+		bin, err = testcluster.BuildManagerInto(dir)
 		return err
 	})
 	_ = os.RemoveAll(dir)

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/partnerops/entitlement-operator/internal/demo"
 	"github.com/partnerops/entitlement-operator/internal/testcluster"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -57,7 +55,7 @@ func parallel(n, w int, f func(i int) error) error {
 // manager is the manager binary with its default flags (metrics on plain
 // HTTP on loopback, so that the benchmark can read its client metrics).
 type manager struct {
-	*demo.Process
+	*testcluster.ManagerProcess
 	metrics string
 	// pprof is the manager's profiling endpoint (SCALE_PROFILE only).
 	pprof string
@@ -79,7 +77,7 @@ func startManager(b *testing.B, name string) *manager {
 	logs := cmp.Or(os.Getenv("SCALE_LOGS"), b.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := demo.StartManager(ctx, demo.ManagerOptions{
+	p, err := testcluster.StartManager(ctx, testcluster.ManagerOptions{
 		Binary: bin, Kubeconfig: cluster.KubeconfigPath,
 		LogPath:   filepath.Join(logs, name+".log"),
 		ExtraArgs: args,
@@ -88,18 +86,17 @@ func startManager(b *testing.B, name string) *manager {
 		b.Fatal(err)
 	}
 	b.Cleanup(p.Stop)
-	return &manager{Process: p, metrics: "http://" + addr + "/metrics", pprof: pprofAddr}
+	return &manager{ManagerProcess: p, metrics: "http://" + addr + "/metrics", pprof: pprofAddr}
 }
 
 // freeAddr is a loopback address with a port free now.
 func freeAddr(b *testing.B) string {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testcluster.FreeAddr()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // scrape reads the manager's metrics: the sum of each family's samples

@@ -1,4 +1,4 @@
-package demo
+package testcluster
 
 import (
 	"bytes"
@@ -11,33 +11,25 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
-// goTool is the go command: the one on PATH, or GOROOT's.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-// BuildManager runs `go build -o out ./cmd/manager` in the repository root.
-// The build dies with this process (or when ctx ends).
+// BuildManager runs `go build -o out ./cmd/manager` in the repository root
+// root, as a Child: the build dies with this process, or when ctx ends.
 func BuildManager(ctx context.Context, root, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command(goTool(), "build", "-o", out, "./cmd/manager")
+	gotool, err := exec.LookPath("go")
+	if err != nil {
+		gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(gotool, "build", "-o", out, "./cmd/manager")
 	cmd.Dir = root
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
-	build, err := testcluster.StartChild(cmd)
+	build, err := StartChild(cmd)
 	if err != nil {
 		return fmt.Errorf("go build ./cmd/manager: %w", err)
 	}
@@ -53,21 +45,17 @@ func BuildManager(ctx context.Context, root, out string) error {
 	return nil
 }
 
-// Process is the manager binary running as a child process
-// (testcluster.Child: it dies with this process).
-type Process struct {
-	*testcluster.Child
-	// Args is the command line.
-	Args []string
-	// LogPath is the file its output goes to.
-	LogPath string
-	// ProbeAddr is its health-probe address (/healthz, /readyz).
-	ProbeAddr string
-
-	tail     testcluster.TailBuffer
-	logFile  *os.File
-	stopping chan struct{}
-	once     sync.Once
+// BuildManagerInto builds the repository's manager binary into dir (for a
+// test package's TestMain, within 5 minutes) and returns its path.
+func BuildManagerInto(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "manager")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return bin, BuildManager(ctx, root, bin)
 }
 
 // ManagerOptions say how to run the manager binary.
@@ -76,22 +64,38 @@ type ManagerOptions struct {
 	Binary string
 	// Kubeconfig the manager talks to the API server with.
 	Kubeconfig string
-	// LogPath receives its output (created; appended to).
+	// LogPath receives its output (created; appended to); empty keeps
+	// only the end of it in memory (Logs).
 	LogPath string
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
 }
 
+// ManagerProcess is the manager binary running as a Child: it cannot
+// outlive this process.
+type ManagerProcess struct {
+	*Child
+	// Args is the command line.
+	Args []string
+	// LogPath is the file its output goes to.
+	LogPath string
+	// ProbeAddr is its health-probe address (/healthz, /readyz).
+	ProbeAddr string
+
+	tail    TailBuffer
+	logFile *os.File
+}
+
 // StartManager starts the manager binary against a kubeconfig with the
-// metrics endpoint off and the health probes on a free loopback port, and
-// waits until it answers /readyz.
-func StartManager(ctx context.Context, o ManagerOptions) (*Process, error) {
-	port, err := freePort()
+// metrics endpoint off and the health probes on a free loopback port (both
+// can be overridden by ExtraArgs, the last flag wins), and waits until it
+// answers /readyz.
+func StartManager(ctx context.Context, o ManagerOptions) (*ManagerProcess, error) {
+	addr, err := FreeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port for the manager's probes: %w", err)
 	}
-	p := &Process{ProbeAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), LogPath: o.LogPath,
-		tail: testcluster.TailBuffer{Max: 64 << 10}, stopping: make(chan struct{})}
+	p := &ManagerProcess{ProbeAddr: addr, LogPath: o.LogPath, tail: TailBuffer{Max: 64 << 10}}
 	p.Args = append([]string{o.Binary, "--kubeconfig=" + o.Kubeconfig, "--metrics-bind-address=0",
 		"--health-probe-bind-address=" + p.ProbeAddr}, o.ExtraArgs...)
 	var out io.Writer = &p.tail
@@ -104,7 +108,7 @@ func StartManager(ctx context.Context, o ManagerOptions) (*Process, error) {
 	cmd := exec.Command(p.Args[0], p.Args[1:]...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
 	cmd.Stdout, cmd.Stderr = out, out
-	if p.Child, err = testcluster.StartChild(cmd); err != nil {
+	if p.Child, err = StartChild(cmd); err != nil {
 		p.closeLog()
 		return nil, fmt.Errorf("starting the manager %s: %w", o.Binary, err)
 	}
@@ -115,9 +119,9 @@ func StartManager(ctx context.Context, o ManagerOptions) (*Process, error) {
 	return p, nil
 }
 
-// Exited describes how the manager exited, with the end of its log (nil
+// Exited describes how the manager exited, with the end of its output (nil
 // while it runs).
-func (p *Process) Exited() error {
+func (p *ManagerProcess) Exited() error {
 	select {
 	case <-p.Done():
 		return fmt.Errorf("the manager (pid %d) exited: %v; its last output:\n%s", p.Pid(), p.Err(), p.Logs())
@@ -127,38 +131,29 @@ func (p *Process) Exited() error {
 }
 
 // Logs is the end of the manager's output.
-func (p *Process) Logs() string { return p.tail.String() }
+func (p *ManagerProcess) Logs() string { return p.tail.String() }
 
-// Stop sends SIGTERM, waits up to 20s, then SIGKILL. Safe to call twice.
-func (p *Process) Stop() { p.end(func() { p.Child.Stop(20 * time.Second) }) }
-
-// Kill sends SIGKILL (a crash: no graceful shutdown, no lease release) and
-// waits until the process is gone.
-func (p *Process) Kill() { p.end(p.Child.Kill) }
-
-func (p *Process) end(how func()) {
-	p.once.Do(func() { close(p.stopping) })
-	how()
+// Stop sends SIGTERM, waits up to 20s for the graceful shutdown (lease
+// released), then SIGKILL. Safe to call twice.
+func (p *ManagerProcess) Stop() {
+	p.Child.Stop(20 * time.Second)
 	p.closeLog()
 }
 
-// Stopped reports whether Stop or Kill was called (an exit then is expected).
-func (p *Process) Stopped() bool {
-	select {
-	case <-p.stopping:
-		return true
-	default:
-		return false
-	}
+// Kill sends SIGKILL (a crash: no graceful shutdown, no lease release) and
+// waits until the process is gone.
+func (p *ManagerProcess) Kill() {
+	p.Child.Kill()
+	p.closeLog()
 }
 
-func (p *Process) closeLog() {
+func (p *ManagerProcess) closeLog() {
 	if p.logFile != nil {
 		_ = p.logFile.Close()
 	}
 }
 
-func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
+func (p *ManagerProcess) waitReady(ctx context.Context, timeout time.Duration) error {
 	url := "http://" + p.ProbeAddr + "/readyz"
 	hc := &http.Client{Timeout: 2 * time.Second}
 	// An exit ends the wait at once, with its cause.
@@ -171,7 +166,7 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 		case <-ctx.Done():
 		}
 	}()
-	err := testcluster.PollContext(ctx, timeout, func() error {
+	err := PollContext(ctx, timeout, func() error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -214,24 +209,13 @@ func failedChecks(ctx context.Context, hc *http.Client, url, body string) string
 	return b.String()
 }
 
-func freePort() (int, error) {
+// FreeAddr is a loopback address whose port is free now: for the
+// manager's probes, metrics or profiling endpoint.
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// BuildManagerInto builds the repository's manager binary into dir (for a
-// test package's TestMain, within 5 minutes) and returns its path.
-func BuildManagerInto(dir string) (string, error) {
-	root, err := testcluster.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "manager")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	return bin, BuildManager(ctx, root, bin)
+	defer l.Close()
+	return l.Addr().String(), nil
 }
