@@ -99,6 +99,7 @@ func (r *PartnerReconciler) observe(old, cur *v1.Partner, plan *entitlement.Part
 		r.held.emit(r.Recorder, cur.Name, evs)
 	}
 	metrics.SetPartner(cur.Name, cur.Status.Phase, cur.Spec.Tier)
+	metrics.SetStalled(cur.Name, stalledReason(cur))
 	if perf := cur.Status.Performance; perf != nil {
 		metrics.SetRequirements(cur.Name, cur.Spec.Tier, perf.MeetsRequirements)
 	} else {
@@ -118,4 +119,13 @@ func (r *PartnerReconciler) observeLag(old *v1.Partner, now time.Time) {
 	if lag := now.Sub(old.Status.EntitledUntil.Time); lag >= 0 && lag < time.Hour {
 		metrics.TransitionLag.Observe(lag.Seconds())
 	}
+}
+
+// stalledReason is the reason of the partner's Stalled condition, "" when
+// it is not Stalled.
+func stalledReason(p *v1.Partner) string {
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason
+	}
+	return ""
 }
