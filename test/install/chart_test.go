@@ -292,9 +292,14 @@ func TestMetricsReaderBinding(t *testing.T) {
 	find(t, kustomizeDefault(t), "ClusterRole", kb.RoleRef.Name) // the role config/default installs
 }
 
+// kustomizeRBAC is config/prometheus-rbac rendered.
+func kustomizeRBAC(t *testing.T) []*unstructured.Unstructured {
+	return cached(t, "config/prometheus-rbac", func() ([]*unstructured.Unstructured, error) { return renderKustomize("config/prometheus-rbac") })
+}
+
 func kustomizeRBACBinding(t *testing.T) *rbacv1.ClusterRoleBinding {
 	t.Helper()
-	objs := cached(t, "config/prometheus-rbac", func() ([]*unstructured.Unstructured, error) { return renderKustomize("config/prometheus-rbac") })
+	objs := kustomizeRBAC(t)
 	if len(objs) != 1 {
 		t.Fatalf("config/prometheus-rbac renders %d objects, want one ClusterRoleBinding", len(objs))
 	}
