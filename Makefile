@@ -154,6 +154,15 @@ promtool: ## Make promtool available (alert unit tests): on PATH, else Debian's 
 	else echo "promtool: building $(PROMETHEUS_VERSION) into bin/"; \
 	  GOBIN=$(LOCALBIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION); fi
 
+.PHONY: diagrams
+diagrams: ## Render docs/images/*.dot to SVG with Graphviz: dot on PATH, else Debian's graphviz package (as root).
+	@if ! command -v dot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "diagrams: installing Debian's graphviz package"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null; \
+	  else echo "diagrams: Graphviz's dot not found: install Graphviz (apt install graphviz, brew install graphviz)"; exit 1; fi; fi
+	@for f in docs/images/*.dot; do dot -Tsvg "$$f" -o "$${f%.dot}.svg"; echo "diagrams: $${f%.dot}.svg"; done
+
 .PHONY: k8s-bins
 k8s-bins: ## Build the pinned etcd, kube-apiserver and kube-controller-manager into bin/k8s.
 	@if [ "$(KUBEBUILDER_ASSETS)" = "$(LOCALBIN)/k8s" ]; then \
