@@ -28,6 +28,10 @@ export KUBEBUILDER_ASSETS
 export PROMTOOL ?= $(LOCALBIN)/promtool
 
 IMG ?= ghcr.io/partnerops/entitlement-operator:dev
+# Go modules: the operator's, and test/install's (the tests that need Helm,
+# kustomize, gopher-lua and cli-utils, kept out of the operator's module
+# graph). fmt, vet and the test targets run `go ... ./...` in each.
+GO_MODULES := . test/install
 GO_TEST_FLAGS ?=
 TEST_TIMEOUT  ?= 30m
 
@@ -70,12 +74,12 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code, docs/api.md and the Argo 
 	  done; } > config/argocd/argocd-cm-patch.yaml
 
 .PHONY: fmt
-fmt: ## go fmt.
-	go fmt ./...
+fmt: ## go fmt (both modules).
+	@for m in $(GO_MODULES); do (cd $$m && go fmt ./...); done
 
 .PHONY: vet
-vet: ## go vet.
-	go vet ./...
+vet: ## go vet (both modules).
+	@for m in $(GO_MODULES); do echo "go vet ./... in $$m"; (cd $$m && go vet ./...); done
 
 GENERATED := config/argocd/argocd-cm-patch.yaml config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go docs/api.md dist/chart/files
 
@@ -93,16 +97,17 @@ verify: $(CONTROLLER_GEN) ## Fail if a generated file is stale (regenerating cha
 	@echo "verify: generated files current, Go code formatted"
 
 .PHONY: test
-test: verify vet k8s-bins promtool ## Verify, vet, then unit, integration and e2e tests on the local control plane.
-	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+test: verify vet k8s-bins promtool ## Verify, vet, then unit, integration and e2e tests on the local control plane (both modules).
+	@rc=0; for m in $(GO_MODULES); do echo "go test ./... in $$m"; \
+	  (cd $$m && go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...) || rc=1; done; exit $$rc
 
 .PHONY: test-chaos
 test-chaos: k8s-bins ## The fault tests at full size: 300 partners, 12 SIGKILLs, a 15 s API server outage (make test runs them small).
 	CHAOS_PARTNERS=300 CHAOS_KILLS=12 CHAOS_OUTAGE_SECONDS=15 go test -count=1 -v -timeout 30m ./test/chaos/ 2>&1 | grep -v '^\[' | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go:'
 
 .PHONY: test-unit
-test-unit: ## Only the tests that need no control plane.
-	go test -short ./...
+test-unit: ## Only the tests that need no control plane (both modules).
+	@for m in $(GO_MODULES); do (cd $$m && go test -short ./...); done
 
 .PHONY: bench
 bench: k8s-bins ## Benchmarks (figures printed; the month-end scale table is written into docs/benchmarks.md). SCALE_N=10000 for the large run.
@@ -149,6 +154,15 @@ promtool: ## Make promtool available (alert unit tests): on PATH, else Debian's 
 	  command -v promtool; \
 	else echo "promtool: building $(PROMETHEUS_VERSION) into bin/"; \
 	  GOBIN=$(LOCALBIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION); fi
+
+.PHONY: diagrams
+diagrams: ## Render docs/images/*.dot to SVG with Graphviz: dot on PATH, else Debian's graphviz package (as root).
+	@if ! command -v dot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "diagrams: installing Debian's graphviz package"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null; \
+	  else echo "diagrams: Graphviz's dot not found: install Graphviz (apt install graphviz, brew install graphviz)"; exit 1; fi; fi
+	@for f in docs/images/*.dot; do dot -Tsvg "$$f" -o "$${f%.dot}.svg"; echo "diagrams: $${f%.dot}.svg"; done
 
 .PHONY: k8s-bins
 k8s-bins: ## Build the pinned etcd, kube-apiserver and kube-controller-manager into bin/k8s.

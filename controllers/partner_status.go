@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -87,7 +88,7 @@ func (r *PartnerReconciler) announce(old, cur *v1.Partner, plan *entitlement.Par
 	}
 	// More Subscriptions than the limit while entitled: quota admission
 	// raced a recount (docs/architecture.md, "Quota undercount").
-	metrics.RecordPartner(cur.Name, cur.Spec.Tier, cur.Status.Phase, cur.Status.Performance, plan.OverLimit())
+	metrics.RecordPartner(cur.Name, cur.Spec.Tier, cur.Status.Phase, cur.Status.Performance, stalledReason(cur), plan.OverLimit())
 }
 
 // observeLag records how late a failover or revocation was, against the
@@ -99,4 +100,13 @@ func observeLag(entitledUntil *metav1.Time, now time.Time) {
 	if lag := now.Sub(entitledUntil.Time); lag >= 0 && lag < time.Hour {
 		metrics.TransitionLag.Observe(lag.Seconds())
 	}
+}
+
+// stalledReason is the reason of the partner's Stalled condition, "" when
+// it is not Stalled.
+func stalledReason(p *v1.Partner) string {
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason
+	}
+	return ""
 }

@@ -2,9 +2,11 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -29,12 +31,17 @@ func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS, pprofAddr string
 		leaderElect, metricsSecure, requirePolicies bool
+		metricsCfg                                  metricsFlags
 		qps                                         float64
 		burst, concurrency                          int
 		syncPeriod, stalledRecheck                  time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
-	flag.BoolVar(&metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview, e.g. the metrics-reader ClusterRole); false serves plain HTTP to anyone, for local use.")
+	flag.BoolVar(&metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (the certificate of --metrics-cert-path, else a self-signed one) to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview, e.g. the metrics-reader ClusterRole); false serves plain HTTP to anyone, for local use.")
+	flag.StringVar(&metricsCfg.certPath, "metrics-cert-path", "", "Directory holding the metrics server's certificate and key (e.g. a mounted cert-manager Secret); they are reloaded when they change. Empty: a self-signed certificate generated at start.")
+	flag.StringVar(&metricsCfg.certName, "metrics-cert-name", "tls.crt", "File name of the metrics server's certificate in --metrics-cert-path.")
+	flag.StringVar(&metricsCfg.certKey, "metrics-cert-key", "tls.key", "File name of the metrics server's key in --metrics-cert-path.")
+	flag.BoolVar(&metricsCfg.enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too; off by default (HTTP/1.1 only) because of HTTP/2 Rapid Reset and Stream Cancellation (CVE-2023-44487, CVE-2023-39325).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles (use with more than one replica).")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
@@ -57,12 +64,18 @@ func run() error {
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
 
+	metricsCfg.addr, metricsCfg.secure = metricsAddr, metricsSecure
+	metricsOpts, err := metricsOptions(metricsCfg)
+	if err != nil {
+		return err
+	}
+
 	cacheOpts := controllers.CacheOptions()
 	cacheOpts.SyncPeriod = &syncPeriod
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        controllers.NewScheme(),
 		Cache:                         cacheOpts,
-		Metrics:                       metricsOptions(metricsAddr, metricsSecure),
+		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
@@ -85,21 +98,49 @@ func run() error {
 	if err := mgr.AddReadyzCheck("caches", controllers.CachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
-	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure)
+	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure, "metricsCertPath", metricsCfg.certPath, "http2", metricsCfg.enableHTTP2)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
 }
 
+// metricsFlags are the metrics server's flags (kubebuilder's names).
+type metricsFlags struct {
+	addr                        string
+	secure, enableHTTP2         bool
+	certPath, certName, certKey string
+}
+
 // metricsOptions serves metrics over HTTPS behind the API server's
 // authentication and authorization (kubebuilder's default), or plain HTTP
-// when secure is false.
-func metricsOptions(addr string, secure bool) metricsserver.Options {
-	o := metricsserver.Options{BindAddress: addr}
-	if secure {
-		o.SecureServing = true
-		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+// when secure is false. With certPath, the certificate and key there are
+// served and reloaded when they change (controller-runtime's certwatcher,
+// started by the metrics server); without, a self-signed one. HTTP/2 is
+// off unless enabled.
+func metricsOptions(f metricsFlags) (metricsserver.Options, error) {
+	o := metricsserver.Options{BindAddress: f.addr}
+	if !f.secure {
+		if f.certPath != "" {
+			return o, fmt.Errorf("--metrics-cert-path needs --metrics-secure")
+		}
+		return o, nil
 	}
-	return o
+	o.SecureServing = true
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	if !f.enableHTTP2 {
+		o.TLSOpts = append(o.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	if f.certPath != "" {
+		// The metrics server falls back to a self-signed certificate when
+		// these files are missing; a certificate asked for and not found
+		// must stop the manager instead (a scraper verifying it would only
+		// see TLS errors).
+		cert, key := filepath.Join(f.certPath, f.certName), filepath.Join(f.certPath, f.certKey)
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			return o, fmt.Errorf("metrics certificate (--metrics-cert-path): %w", err)
+		}
+		o.CertDir, o.CertName, o.KeyName = f.certPath, f.certName, f.certKey
+	}
+	return o, nil
 }

@@ -63,7 +63,7 @@ func init() {
 // Collectors are every metric the operator exports (for registration, and
 // for tests that check alerts and dashboards name real ones).
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements, admissionEnforced}
+	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements, admissionEnforced, partnerStalled}
 }
 
 // admissionEnforced is 1 while the admission policies the operator relies
@@ -183,9 +183,11 @@ var partners = struct {
 
 // RecordPartner records a partner's series after a pass: its phase and
 // tier, whether it meets its requirements (perf nil: not measured), and how
-// many Subscriptions it holds over its limit.
-func RecordPartner(name string, tier v1.Tier, phase v1.PartnerPhase, perf *v1.Performance, overLimit int64) {
+// many Subscriptions it holds over its limit, and why it is Stalled ("":
+// it is not).
+func RecordPartner(name string, tier v1.Tier, phase v1.PartnerPhase, perf *v1.Performance, stalled string, overLimit int64) {
 	SetPartner(name, phase, tier)
+	SetStalled(name, stalled)
 	if perf != nil {
 		SetRequirements(name, tier, perf.MeetsRequirements)
 	} else {
@@ -201,8 +203,12 @@ func ForgetPartner(name string) {
 	SetRequirements(name, "", false)
 }
 
-// SetPartner records a partner's phase and tier; "" phase forgets it.
+// SetPartner records a partner's phase and tier; "" phase forgets it
+// (and its Stalled series).
 func SetPartner(name string, phase v1.PartnerPhase, tier v1.Tier) {
+	if phase == "" {
+		SetStalled(name, "")
+	}
 	partners.Lock()
 	defer partners.Unlock()
 	old, had := partners.by[name]
@@ -255,4 +261,35 @@ func SetRequirements(name string, tier v1.Tier, met bool) {
 	}
 	measured.by[name] = now
 	PartnersRequirements.WithLabelValues(now[0], now[1]).Inc()
+}
+
+// partnerStalled is 1 for each Stalled partner, labelled with the
+// condition's reason; a series exists only while the partner is Stalled.
+var partnerStalled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "entitlements_partner_stalled",
+	Help: "1 while a partner is Stalled (a problem only a user can fix), labelled with the condition's reason; absent otherwise.",
+}, []string{"partner", "reason"})
+
+var stalled = struct {
+	sync.Mutex
+	reason map[string]string
+}{reason: map[string]string{}}
+
+// SetStalled records a partner's Stalled reason ("" when it is not
+// Stalled, which removes its series).
+func SetStalled(partner, reason string) {
+	stalled.Lock()
+	defer stalled.Unlock()
+	old, had := stalled.reason[partner]
+	if had && old == reason {
+		return
+	}
+	if had {
+		partnerStalled.DeleteLabelValues(partner, old)
+		delete(stalled.reason, partner)
+	}
+	if reason != "" {
+		stalled.reason[partner] = reason
+		partnerStalled.WithLabelValues(partner, reason).Set(1)
+	}
 }

@@ -98,23 +98,37 @@ type Cluster struct {
 	sigStop  func()
 }
 
-// RepoRoot finds the repository root (the directory holding go.mod) from
-// the working directory upwards.
+// rootModule is the module path of the repository root's go.mod.
+const rootModule = "github.com/partnerops/entitlement-operator"
+
+// RepoRoot finds the repository root (the directory whose go.mod is the
+// operator's module) from the working directory upwards, past the go.mod
+// of a nested test module (test/install).
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(b) == rootModule {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("testcluster: go.mod not found above the working directory")
+			return "", errors.New("testcluster: the go.mod of " + rootModule + " not found above the working directory")
 		}
 		dir = parent
 	}
+}
+
+// modulePath reads the module directive of a go.mod.
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 // AssetsDir is where etcd, kube-apiserver and kube-controller-manager are.

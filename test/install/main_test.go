@@ -31,6 +31,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
@@ -114,6 +115,16 @@ func renderChart(vals map[string]any) ([]*unstructured.Unstructured, error) {
 
 // renderChartFor renders dist/chart for Kubernetes version kv.
 func renderChartFor(vals map[string]any, kv *chartutil.KubeVersion) ([]*unstructured.Unstructured, error) {
+	rel, err := renderRelease(vals, kv)
+	if err != nil {
+		return nil, err
+	}
+	return decode([]byte(rel.Manifest))
+}
+
+// renderRelease renders dist/chart as `helm install --dry-run` does: the
+// manifest and the NOTES.
+func renderRelease(vals map[string]any, kv *chartutil.KubeVersion) (*release.Release, error) {
 	chrt, err := loader.Load(path("dist", "chart"))
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart: %w", err)
@@ -130,7 +141,7 @@ func renderChartFor(vals map[string]any, kv *chartutil.KubeVersion) ([]*unstruct
 	if err != nil {
 		return nil, fmt.Errorf("rendering the chart: %w", err)
 	}
-	return decode([]byte(rel.Manifest))
+	return rel, nil
 }
 
 var (

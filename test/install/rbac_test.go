@@ -32,8 +32,8 @@ func allRoles(t *testing.T) map[string]*rbacv1.ClusterRole {
 			if err != nil || d.IsDir() || (!strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml")) {
 				return err
 			}
-			if d.Name() == "kustomization.yaml" || d.Name() == "argocd-cm-patch.yaml" || strings.HasSuffix(d.Name(), "_test.yaml") {
-				return nil // not objects: a kustomization, a ConfigMap patch, promtool tests
+			if d.Name() == "kustomization.yaml" || d.Name() == "argocd-cm-patch.yaml" || strings.HasSuffix(d.Name(), "_test.yaml") || strings.HasSuffix(d.Name(), "_patch.yaml") {
+				return nil // not objects: a kustomization, patches, promtool tests
 			}
 			b, err := os.ReadFile(p)
 			if err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -410,9 +409,6 @@ func toYAML(v any) string {
 	}
 	return string(b)
 }
-
-// metricNames finds the metric names a PromQL expression refers to.
-var metricName = regexp.MustCompile(`\b(entitlements_[a-z_]+|controller_runtime_[a-z_]+|workqueue_[a-z_]+|leader_election_[a-z_]+)\b`)
 
 func jsonString(t *testing.T, v any) string {
 	t.Helper()

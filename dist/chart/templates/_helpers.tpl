@@ -24,6 +24,16 @@ app.kubernetes.io/name: {{ include "entitlement-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The metrics Service, the name the serving certificate is for. */}}
+{{- define "entitlement-operator.metricsServiceName" -}}
+{{ include "entitlement-operator.fullname" . }}-controller-manager-metrics-service
+{{- end -}}
+
+{{/* The Secret cert-manager writes the metrics certificate to. */}}
+{{- define "entitlement-operator.metricsCertSecret" -}}
+{{ include "entitlement-operator.fullname" . }}-metrics-cert
+{{- end -}}
+
 {{- define "entitlement-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.name -}}
 {{ .Values.serviceAccount.name }}

@@ -1,4 +1,9 @@
-package controllers_test
+// Package kstatus_test checks what Flux and Argo CD read from the operator's
+// objects: kstatus (sigs.k8s.io/cli-utils) computed on real status written by
+// the manager on the local control plane. It lives in the test/install
+// module so that cli-utils (and the kubectl it pulls) stay out of the
+// operator's own module graph.
+package kstatus_test
 
 import (
 	"context"
