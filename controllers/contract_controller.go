@@ -78,11 +78,11 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, fmt.Errorf("getting DistributorContract %s: %w", req.Name, err)
 	}
 	now := r.Clock.Now()
-	in, err := r.gather(ctx, c, now)
+	d := entitlement.DecideContract(c, now)
+	in, err := r.gather(ctx, c, now, entitlement.CountLater(c, d))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	d := entitlement.DecideContract(c, now)
 	next := c.DeepCopy()
 	next.Status = entitlement.ContractStatus(c, d, in)
 	if !equality.Semantic.DeepEqual(c.Status, next.Status) {
@@ -107,6 +107,10 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	r.recordMetrics(c, d, next, len(in.AdmissionProblems) == 0)
+	if in.KeepCounts {
+		// The count and forecast this pass left out.
+		return ctrl.Result{RequeueAfter: r.recountDelay(c.Name)}, nil
+	}
 	if d.NextTransitionAt.IsZero() {
 		return ctrl.Result{}, nil
 	}
@@ -118,14 +122,16 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // partners it supplies (read only: no deep copy of each), every contract
 // (where they fail over to), its tiers' ClusterRoles and the admission
 // policies.
-func (r *ContractReconciler) gather(ctx context.Context, c *v1.DistributorContract, now time.Time) (entitlement.ContractInput, error) {
-	in := entitlement.ContractInput{Now: now, Roles: map[string]entitlement.RoleObservation{}, Contracts: map[string]*v1.DistributorContract{}}
-	supplied := &v1.PartnerList{}
-	if err := r.Client.List(ctx, supplied, client.MatchingFields{IndexPartnerSupplier: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return in, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
+func (r *ContractReconciler) gather(ctx context.Context, c *v1.DistributorContract, now time.Time, countLater bool) (entitlement.ContractInput, error) {
+	in := entitlement.ContractInput{Now: now, Roles: map[string]entitlement.RoleObservation{}, Contracts: map[string]*v1.DistributorContract{}, KeepCounts: countLater}
+	if !countLater {
+		supplied := &v1.PartnerList{}
+		if err := r.Client.List(ctx, supplied, client.MatchingFields{IndexPartnerSupplier: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+			return in, fmt.Errorf("listing partners supplied by DistributorContract %s: %w", c.Name, err)
+		}
+		in.Supplied = supplied.Items
+		r.recount.Store(c.Name, entitlement.RecountDelay(ContractStatusCoalesce, len(supplied.Items)))
 	}
-	in.Supplied = supplied.Items
-	r.recount.Store(c.Name, entitlement.RecountDelay(ContractStatusCoalesce, len(supplied.Items)))
 	for i := range c.Spec.Entitlements {
 		role := entitlement.ClusterRoleFor(&c.Spec.Entitlements[i])
 		if _, seen := in.Roles[role]; seen {
@@ -137,12 +143,14 @@ func (r *ContractReconciler) gather(ctx context.Context, c *v1.DistributorContra
 		}
 		in.Roles[role] = obs
 	}
-	all := &v1.DistributorContractList{}
-	if err := r.Client.List(ctx, all, client.UnsafeDisableDeepCopy); err != nil {
-		return in, fmt.Errorf("listing contracts for the forecast of DistributorContract %s: %w", c.Name, err)
-	}
-	for i := range all.Items {
-		in.Contracts[all.Items[i].Name] = &all.Items[i]
+	if !countLater {
+		all := &v1.DistributorContractList{}
+		if err := r.Client.List(ctx, all, client.UnsafeDisableDeepCopy); err != nil {
+			return in, fmt.Errorf("listing contracts for the forecast of DistributorContract %s: %w", c.Name, err)
+		}
+		for i := range all.Items {
+			in.Contracts[all.Items[i].Name] = &all.Items[i]
+		}
 	}
 	if r.RequireAdmissionPolicies {
 		policies, err := observePolicies(ctx, r.Client)

@@ -113,6 +113,20 @@ type ContractInput struct {
 	// AdmissionProblems say what keeps the admission policies the
 	// operator relies on from refusing as shipped (AdmissionProblems).
 	AdmissionProblems []string
+	// KeepCounts: the partners were not counted in this pass
+	// (CountLater); status keeps the last count and forecast.
+	KeepCounts bool
+}
+
+// CountLater reports whether a contract's pass writes its new phase
+// without counting the partners it supplies and their forecast first: at
+// a transition of a contract already decided. That status write is what
+// stops selling at the contract's end (the contract-end admission policy
+// reads it), and counting thousands of partners must not delay it; the
+// partners' own changes, which follow at the same instant, bring the
+// re-count (ContractStatusCoalesce).
+func CountLater(c *v1.DistributorContract, d ContractDecision) bool {
+	return d.Changed && c.Status.Phase != ""
 }
 
 // ContractStatus is the status a decision and what was gathered give a
@@ -124,8 +138,10 @@ func ContractStatus(c *v1.DistributorContract, d ContractDecision, in ContractIn
 	st.Phase = d.Phase
 	st.NextTransitionAt = MetaTime(d.NextTransitionAt)
 	st.EntitledUntil = MetaTime(d.EntitledUntil)
-	st.Partners = int32(len(in.Supplied))
-	st.Forecast = Forecast(c, in.Supplied, in.Contracts)
+	if !in.KeepCounts {
+		st.Partners = int32(len(in.Supplied))
+		st.Forecast = Forecast(c, in.Supplied, in.Contracts)
+	}
 	st.ObservedGeneration = c.Generation
 	for _, cond := range d.Conditions {
 		cond.ObservedGeneration = c.Generation
