@@ -40,10 +40,15 @@ func TestMain(m *testing.M) {
 	}))
 }
 
+// run runs the plugin against the control plane with its admin kubeconfig.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runWith(plugin.Options{}, append(args, "--kubeconfig", cluster.KubeconfigPath)...)
+}
+
+func runWith(o plugin.Options, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := plugin.Run(context.Background(), args, &out, &errOut, plugin.Options{Config: cluster.Config})
+	code := plugin.Run(context.Background(), args, &out, &errOut, o)
 	return code, out.String(), errOut.String()
 }
 
@@ -159,7 +164,7 @@ func TestForecastAgreesWithTheOperator(t *testing.T) {
 	if code, out, _ := run(t, "status"); code != 0 || !strings.Contains(out, "pl-c0") || !strings.Contains(out, "pl-000") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
-	if code, out, _ := run(t, "why", "pl-001"); code != 0 || !strings.Contains(out, "ContractExpired") || !strings.Contains(out, "SUPPLIES") {
+	if code, out, _ := run(t, "why", "pl-001"); code != 0 || !strings.Contains(out, "ContractExpired") || !strings.Contains(out, plugin.ReasonSupplies) {
 		t.Errorf("why: exit %d\n%s", code, out)
 	}
 	if code, out, _ := run(t, "history", "pl-001"); code != 0 || !strings.Contains(out, "FailedOver") || !strings.Contains(out, "Granted") {
