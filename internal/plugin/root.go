@@ -139,7 +139,7 @@ accepted, as by every kubectl command, and changes nothing.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	a.kube.AddFlags(root.PersistentFlags())
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(a.statusCmd(), a.forecastCmd(), a.whyCmd(), a.historyCmd(), a.versionCmd(), a.completionCmd())
+	root.AddCommand(a.statusCmd(), a.forecastCmd(), a.whyCmd(), a.historyCmd(), a.diffCmd(), a.versionCmd(), a.completionCmd())
 	return root
 }
 

@@ -22,7 +22,7 @@ func run(args ...string) (int, string, string) {
 // examples, under the name kubectl users type.
 func TestHelpIsDistinctPerCommand(t *testing.T) {
 	seen := map[string]string{}
-	for _, cmd := range []string{"status", "forecast", "why", "history", "version", "completion"} {
+	for _, cmd := range []string{"status", "forecast", "why", "history", "diff", "version", "completion"} {
 		code, out, errOut := run(cmd, "--help")
 		if code != ExitOK {
 			t.Fatalf("%s --help: exit %d: %s", cmd, code, errOut)
@@ -57,6 +57,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"forecast", "--end", "nonsense"}, "want CONTRACT=TIME"},
 		{[]string{"forecast", "--end", "bytec-de=tomorrow"}, "want an RFC 3339 time"},
 		{[]string{"forecast", "--at", "2026-01-01T00:00:00Z", "--in", "1h"}, "--at and --in exclude each other"},
+		{[]string{"diff"}, "want BEFORE AFTER"},
+		{[]string{"diff", "a", "b", "c"}, "want BEFORE AFTER"},
+		{[]string{"diff", "a", "b", "--prune"}, "--prune applies to the cluster"},
+		{[]string{"diff", "a", "b", "--at", "monday"}, "--at"},
 		{[]string{"completion", "tcsh"}, `invalid argument "tcsh"`},
 	} {
 		code, _, errOut := run(tc.args...)
