@@ -145,15 +145,9 @@ func computeDiff(before, after world, at time.Time) *Diff {
 }
 
 func partnerDiff(pb *v1.Partner, before map[string]*v1.DistributorContract, pa *v1.Partner, after map[string]*v1.DistributorContract, at time.Time) PartnerDiff {
-	var d PartnerDiff
-	switch {
-	case pb == nil:
-		d.Change = Added
-	case pa == nil:
-		d.Change = Removed
-	case !equality.Semantic.DeepEqual(partnerDefaults(pb.Spec), partnerDefaults(pa.Spec)):
-		d.Change = Modified
-	}
+	d := PartnerDiff{Change: change(pb, pa, func() bool {
+		return equality.Semantic.DeepEqual(partnerDefaults(pb.Spec), partnerDefaults(pa.Spec))
+	})}
 	if pb != nil {
 		s := decide(pb, before, at)
 		d.Before = &s
@@ -276,18 +270,12 @@ func contractChanges(before, after world, at time.Time, partners []PartnerDiff) 
 			continue
 		}
 		b, a := before.contracts[n], after.contracts[n]
-		var c ContractChange
-		switch {
-		case b == nil:
-			c.Change = Added
-		case a == nil:
-			c.Change = Removed
-		case !equality.Semantic.DeepEqual(contractDefaults(b.Spec), contractDefaults(a.Spec)):
-			c.Change = Modified
-		default:
+		c := ContractChange{Name: n, Change: change(b, a, func() bool {
+			return equality.Semantic.DeepEqual(contractDefaults(b.Spec), contractDefaults(a.Spec))
+		})}
+		if c.Change == "" {
 			continue
 		}
-		c.Name = n
 		if b != nil {
 			s := contractState(b, at, nb[n])
 			c.Before = &s
@@ -299,6 +287,20 @@ func contractChanges(before, after world, at time.Time, partners []PartnerDiff) 
 		out = append(out, c)
 	}
 	return out
+}
+
+// change names what happens to an object: Added, Removed, Modified, or ""
+// when same says the two are equal.
+func change[T any](before, after *T, same func() bool) string {
+	switch {
+	case before == nil:
+		return Added
+	case after == nil:
+		return Removed
+	case !same():
+		return Modified
+	}
+	return ""
 }
 
 // partnerDefaults and contractDefaults fill in what the API server

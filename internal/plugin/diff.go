@@ -107,11 +107,7 @@ func (a *app) sets(ctx context.Context, stdin io.Reader, f diffFlags, argv []str
 		}
 		return before, after, argv[0], argv[1], err
 	}
-	r, err := a.reader()
-	if err != nil {
-		return
-	}
-	if before, err = r.world(ctx); err != nil {
+	if before, err = a.world(ctx); err != nil {
 		return
 	}
 	m, err := readPaths(stdin, argv[0])

@@ -68,11 +68,7 @@ for the moment the last of those contracts stops supplying.`,
 			return out.check()
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := a.reader()
-			if err != nil {
-				return err
-			}
-			w, err := r.world(cmd.Context())
+			w, err := a.world(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
+
+	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 )
 
 // Exit codes.
@@ -92,6 +94,25 @@ func (a *app) reader() (*reader, error) {
 		return nil, err
 	}
 	return newReader(cfg, a.o.PageSize)
+}
+
+// world lists every contract and partner of the cluster.
+func (a *app) world(ctx context.Context) (world, error) {
+	r, err := a.reader()
+	if err != nil {
+		return world{}, err
+	}
+	return r.world(ctx)
+}
+
+// partner GETs one Partner, and the reader for what else the command needs.
+func (a *app) partner(ctx context.Context, name string) (*reader, *v1.Partner, error) {
+	r, err := a.reader()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := r.partner(ctx, name)
+	return r, p, err
 }
 
 // NewCommand is the `kubectl entitlements` command tree.

@@ -98,11 +98,7 @@ first, soonest first. Two lists (one page at a time), no other request.`,
 		Args:    args(0, 0, "no arguments"),
 		PreRunE: func(*cobra.Command, []string) error { return out.check() },
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := a.reader()
-			if err != nil {
-				return err
-			}
-			w, err := r.world(cmd.Context())
+			w, err := a.world(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -64,11 +64,7 @@ change. Reads the Partner and the contracts it lists, nothing else.`,
 		ValidArgsFunction: a.completePartners,
 		PreRunE:           func(*cobra.Command, []string) error { return out.check() },
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			r, err := a.reader()
-			if err != nil {
-				return err
-			}
-			p, err := r.partner(cmd.Context(), argv[0])
+			r, p, err := a.partner(cmd.Context(), argv[0])
 			if err != nil {
 				return err
 			}
