@@ -37,7 +37,8 @@ Subscriptions held by those revoked. The operator's own code decides, at
                                   A..B (B defaults to HEAD), A...B (from their merge base, as a
                                   pull request shows it), or A alone (against the working tree)
   diff AFTER                      the live cluster against AFTER: each object in AFTER replaces the
-                                  live one of its name; with --prune, live ones not in AFTER are deleted
+                                  live one of its name; with --prune, live ones not in AFTER count
+                                  as deleted. Nothing is changed in the cluster.
 
 Exit status: 0 when the change revokes nobody (or --allow-revocations), 3
 when it revokes a partner, 2 for a usage error, 1 for any other error.`,
@@ -71,7 +72,7 @@ when it revokes a partner, 2 for a usage error, 1 for any other error.`,
 	cmd.Flags().StringVar(&f.git, "git", "", "Compare two revisions of the repository in the working directory: A..B, A...B, or A (against the working tree).")
 	cmd.Flags().StringVar(&f.at, "at", "", "When the change is applied (RFC 3339); default now.")
 	cmd.Flags().BoolVar(&f.allowRevocations, "allow-revocations", false, "Exit 0 even when the change revokes partners.")
-	cmd.Flags().BoolVar(&f.prune, "prune", false, "Against the cluster: Partners and DistributorContracts not in AFTER are deleted, as a GitOps sync with pruning does.")
+	cmd.Flags().BoolVar(&f.prune, "prune", false, "Against the cluster: Partners and DistributorContracts not in AFTER count as deleted, as a GitOps sync with pruning would delete them.")
 	f.out.addFlags(cmd, "markdown")
 	return cmd
 }
