@@ -1,18 +1,29 @@
 package plugin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 	"github.com/partnerops/entitlement-operator/internal/entitlement"
 )
+
+// Forecast is `forecast`: every partner's supplying contract now and at At,
+// with the contracts' ends changed as --end says.
+type Forecast struct {
+	metav1.TypeMeta `json:",inline"`
+	At              metav1.Time   `json:"at"`
+	Partners        []ForecastRow `json:"partners"`
+}
 
 // ForecastRow is one partner in a forecast.
 type ForecastRow struct {
@@ -22,73 +33,101 @@ type ForecastRow struct {
 	Then     string `json:"then,omitempty"`
 	// Outcome: Unchanged, FailOver, Revoke, Grant, or Suspended.
 	Outcome string `json:"outcome"`
+	// Subscriptions it holds (the operator's last count), for a Revoke.
+	Subscriptions *int32 `json:"subscriptions,omitempty"`
 }
 
-// Forecast is the forecast output.
-type Forecast struct {
-	At       metav1.Time   `json:"at"`
-	Partners []ForecastRow `json:"partners"`
-}
+func (a *app) forecastCmd() *cobra.Command {
+	var (
+		out  output
+		at   string
+		in   time.Duration
+		ends = endFlags{}
+	)
+	cmd := &cobra.Command{
+		Use:   "forecast [--at TIME | --in DURATION] [--end CONTRACT=TIME]...",
+		Short: "Every partner's outcome at a time, or if contracts ended at other times",
+		Long: `Which contract supplies every partner at a future time, decided with the
+operator's own code: unchanged, failed over to another contract, granted or
+revoked. --end CONTRACT=TIME asks what if CONTRACT ended at TIME instead
+(nothing is changed in the cluster); without --at or --in the forecast is
+for the moment the last of those contracts stops supplying.`,
+		Example: `  # What ending bytec-de at the end of the year would do
+  kubectl entitlements forecast --end bytec-de=2026-12-31T23:59:59Z
 
-func (w *world) forecastTime(at string, in time.Duration, ends endFlags) (time.Time, error) {
-	switch {
-	case at != "" && in != 0:
-		return time.Time{}, usageError{errors.New("--at and --in exclude each other")}
-	case at != "":
-		t, err := time.Parse(time.RFC3339, at)
-		if err != nil {
-			return time.Time{}, usageError{fmt.Errorf("--at: %w", err)}
-		}
-		return t.UTC(), nil
-	case in != 0:
-		return w.now.Add(in), nil
+  # Everyone's contract 30 days from now
+  kubectl entitlements forecast --in 720h
+
+  # Only the partners that would be revoked
+  kubectl entitlements forecast --end bytec-de=2026-12-31T23:59:59Z -o jsonpath='{.partners[?(@.outcome=="Revoke")].partner}'`,
+		Args: args(0, 0, "no arguments; flags only"),
+		PreRunE: func(*cobra.Command, []string) error {
+			if at != "" && in != 0 {
+				return usageError{errors.New("--at and --in exclude each other")}
+			}
+			return out.check()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w, err := a.world(cmd.Context())
+			if err != nil {
+				return err
+			}
+			changed := map[string]*v1.DistributorContract{}
+			for n, c := range w.contracts {
+				changed[n] = c
+			}
+			for n, end := range ends {
+				c := changed[n]
+				if c == nil {
+					return fmt.Errorf("--end: distributorcontracts.entitlements.partnerops.io %q not found", n)
+				}
+				c = c.DeepCopy()
+				c.Spec.EndsAt = &metav1.Time{Time: end}
+				changed[n] = c
+			}
+			now := a.now()
+			when, err := forecastTime(now, at, in, ends, changed)
+			if err != nil {
+				return err
+			}
+			return out.print(a.out, forecast(w, changed, now, when))
+		},
 	}
-	// The moment the last of the ended contracts stops supplying.
-	var last time.Time
-	for name, end := range ends {
-		c := w.contracts[name]
-		if c == nil {
-			return time.Time{}, fmt.Errorf("--end: distributorcontracts.entitlements.partnerops.io %q not found", name)
-		}
-		c = withEnd(c, end)
-		if t := entitlement.ScheduleOf(&c.Spec).SupplyEndsAt(); t.After(last) {
+	cmd.Flags().StringVar(&at, "at", "", "Forecast for this time (RFC 3339).")
+	cmd.Flags().DurationVar(&in, "in", 0, "Forecast for this long from now (e.g. 720h).")
+	cmd.Flags().Var(ends, "end", "Assume CONTRACT ends at TIME (RFC 3339): CONTRACT=TIME, repeatable.")
+	out.addFlags(cmd)
+	return cmd
+}
+
+// forecastTime is --at, now + --in, or when the last of the contracts
+// ended by --end stops supplying (now without any).
+func forecastTime(now time.Time, at string, in time.Duration, ends endFlags, contracts map[string]*v1.DistributorContract) (time.Time, error) {
+	switch {
+	case at != "":
+		return parseTime("--at", at)
+	case in != 0:
+		return now.Add(in), nil
+	}
+	last := now
+	for n := range ends {
+		if t := entitlement.ScheduleOf(&contracts[n].Spec).SupplyEndsAt(); t.After(last) {
 			last = t
 		}
-	}
-	if last.IsZero() {
-		return w.now, nil
 	}
 	return last, nil
 }
 
-func withEnd(c *v1.DistributorContract, end time.Time) *v1.DistributorContract {
-	c = c.DeepCopy()
-	t := metav1.NewTime(end)
-	c.Spec.EndsAt = &t
-	return c
-}
-
-// Outcomes computes every partner's outcome at `at` with the contracts'
-// ends overridden by ends: the operator's own SelectSupply decides.
-func (w *world) Outcomes(at time.Time, ends endFlags) (Forecast, error) {
-	contracts := map[string]*v1.DistributorContract{}
-	for n, c := range w.contracts {
-		contracts[n] = c
-	}
-	for n, end := range ends {
-		c := contracts[n]
-		if c == nil {
-			return Forecast{}, fmt.Errorf("--end: distributorcontracts.entitlements.partnerops.io %q not found", n)
-		}
-		contracts[n] = withEnd(c, end)
-	}
-	f := Forecast{At: metav1.NewTime(at)}
+// forecast decides every partner now with the contracts as they are, and
+// at `at` with the changed ones: the operator's own SelectSupply decides.
+func forecast(w world, changed map[string]*v1.DistributorContract, now, at time.Time) *Forecast {
+	f := &Forecast{TypeMeta: typeMeta("Forecast"), At: metav1.NewTime(at), Partners: []ForecastRow{}}
 	for i := range w.partners {
 		p := &w.partners[i]
-		now := entitlement.SelectSupply(&p.Spec, w.contracts, w.now).Contract
-		then := entitlement.SelectSupply(&p.Spec, contracts, at).Contract
-		r := ForecastRow{Partner: p.Name, Contract: now, Then: then}
-		switch o := entitlement.ChangeOutcome(now, then); {
+		before := entitlement.SelectSupply(&p.Spec, w.contracts, now).Contract
+		then := entitlement.SelectSupply(&p.Spec, changed, at).Contract
+		r := ForecastRow{Partner: p.Name, Contract: before, Then: then}
+		switch o := entitlement.ChangeOutcome(before, then); {
 		case p.Spec.Suspended:
 			r.Outcome = "Suspended"
 		case o == "":
@@ -96,36 +135,70 @@ func (w *world) Outcomes(at time.Time, ends endFlags) (Forecast, error) {
 		default:
 			r.Outcome = string(o)
 		}
+		if r.Outcome == string(v1.NextRevoke) && p.Status.Phase != "" {
+			r.Subscriptions = &p.Status.Subscriptions.Used
+		}
 		f.Partners = append(f.Partners, r)
 	}
-	return f, nil
+	return f
 }
 
-func (w *world) forecast(out io.Writer, at time.Time, ends endFlags, format string) error {
-	f, err := w.Outcomes(at, ends)
-	if err != nil {
-		return err
+func (f *Forecast) DeepCopyObject() runtime.Object { return deepCopy(f) }
+
+// refs are the partners whose supply changes.
+func (f *Forecast) refs() []ref {
+	var out []ref
+	for _, r := range f.Partners {
+		if r.Outcome != "Unchanged" && r.Outcome != "Suspended" {
+			out = append(out, partnerRef(r.Partner))
+		}
 	}
-	if format != "table" {
-		return emit(out, format, f)
-	}
-	fmt.Fprintf(out, "at %s\n", stamp(at))
+	return out
+}
+
+func (f *Forecast) human(w io.Writer, o printers.PrintOptions) error {
+	fmt.Fprintf(w, "at %s\n", stamp(f.At.Time))
 	var rows [][]string
 	for _, r := range f.Partners {
-		rows = append(rows, []string{r.Partner, orDash(r.Contract), r.Outcome, orDash(r.Then)})
+		subs := "-"
+		if r.Subscriptions != nil {
+			subs = fmt.Sprint(*r.Subscriptions)
+		}
+		rows = append(rows, []string{r.Partner, orDash(r.Contract), r.Outcome, orDash(r.Then), subs})
 	}
-	return table(out, "PARTNER\tCONTRACT NOW\tOUTCOME\tCONTRACT THEN", rows)
+	return printTable(w, o, []column{{"Partner", false}, {"Contract Now", false}, {"Outcome", false}, {"Contract Then", false}, {"Subscriptions", true}}, rows)
 }
 
-// emit writes v as json or yaml.
-func emit(out io.Writer, format string, v any) error {
-	if format == "json" {
-		return json.NewEncoder(out).Encode(v)
+// endFlags are --end CONTRACT=TIME.
+type endFlags map[string]time.Time
+
+func (e endFlags) Type() string { return "CONTRACT=TIME" }
+func (e endFlags) String() string {
+	var s []string
+	for n, t := range e {
+		s = append(s, n+"="+stamp(t))
 	}
-	b, err := yaml.Marshal(v)
+	sort.Strings(s)
+	return strings.Join(s, ",")
+}
+func (e endFlags) Set(v string) error {
+	name, t, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: want CONTRACT=TIME", v)
+	}
+	at, err := parseTime("--end", t)
 	if err != nil {
 		return err
 	}
-	_, err = out.Write(b)
-	return err
+	e[name] = at
+	return nil
+}
+
+// parseTime reads an RFC 3339 flag value.
+func parseTime(flag, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("%s %q: want an RFC 3339 time such as 2026-12-31T23:59:59Z", flag, v)}
+	}
+	return t.UTC(), nil
 }

@@ -40,10 +40,29 @@ func TestMain(m *testing.M) {
 	}))
 }
 
+// startManager runs the operator against the control plane until the test
+// ends, or skips the test under -short.
+func startManager(t *testing.T, o testenv.ManagerOptions) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local control plane")
+	}
+	m, err := testenv.StartManager(cluster.Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+}
+
+// run runs the plugin against the control plane with its admin kubeconfig.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runWith(plugin.Options{}, append(args, "--kubeconfig", cluster.KubeconfigPath)...)
+}
+
+func runWith(o plugin.Options, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := plugin.Run(context.Background(), args, &out, &errOut, plugin.Options{Config: cluster.Config})
+	code := plugin.Run(context.Background(), args, &out, &errOut, o)
 	return code, out.String(), errOut.String()
 }
 
@@ -52,16 +71,11 @@ func run(t *testing.T, args ...string) (int, string, string) {
 // really ends at T and the operator acts. Every partner must end up where
 // the forecast said.
 func TestForecastAgreesWithTheOperator(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the local control plane")
-	}
-	m, err := testenv.StartManager(cluster.Config, testenv.ManagerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
+	startManager(t, testenv.ManagerOptions{})
 	ctx := context.Background()
 	var names []string
+	var created []client.Object
+	defer func() { deleteAll(t, created...) }()
 	for i := range 5 {
 		c := testenv.Contract(fmt.Sprintf("pl-c%d", i), "D", "DE", time.Now().Add(-time.Hour), time.Time{}, 0, 0, testenv.AllTiers(5, 1)...)
 		if i == 4 { // a contract of another region: never supplies these partners
@@ -70,14 +84,17 @@ func TestForecastAgreesWithTheOperator(t *testing.T) {
 		if err := k8s.Create(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+		created = append(created, c)
 	}
 	lists := [][]string{{"pl-c0"}, {"pl-c0", "pl-c1"}, {"pl-c0", "pl-c4", "pl-c2"}, {"pl-c1", "pl-c0"}, {"pl-c0", "pl-c3", "pl-c1"}}
 	for i := range 200 {
 		name := fmt.Sprintf("pl-%03d", i)
 		names = append(names, name)
-		if err := k8s.Create(ctx, testenv.Partner(name, v1.TierReady, "DE", lists[i%len(lists)], name)); err != nil {
+		p := testenv.Partner(name, v1.TierReady, "DE", lists[i%len(lists)], name)
+		if err := k8s.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
+		created = append(created, p)
 	}
 	if err := testcluster.Poll(3*time.Minute, func() error {
 		list := &v1.PartnerList{}
@@ -159,7 +176,7 @@ func TestForecastAgreesWithTheOperator(t *testing.T) {
 	if code, out, _ := run(t, "status"); code != 0 || !strings.Contains(out, "pl-c0") || !strings.Contains(out, "pl-000") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
-	if code, out, _ := run(t, "why", "pl-001"); code != 0 || !strings.Contains(out, "ContractExpired") || !strings.Contains(out, "SUPPLIES") {
+	if code, out, _ := run(t, "why", "pl-001"); code != 0 || !strings.Contains(out, "ContractExpired") || !strings.Contains(out, plugin.ReasonSupplies) {
 		t.Errorf("why: exit %d\n%s", code, out)
 	}
 	if code, out, _ := run(t, "history", "pl-001"); code != 0 || !strings.Contains(out, "FailedOver") || !strings.Contains(out, "Granted") {
