@@ -39,6 +39,14 @@ func TestMain(m *testing.M) {
 	}))
 }
 
+// The shared polling helpers: waits with a deadline, never sleeps.
+var (
+	eventually   = testenv.Eventually
+	consistently = testenv.Consistently
+)
+
+func getPartner(t *testing.T, name string) *v1.Partner { return testenv.GetPartner(t, k8s, name) }
+
 func needCluster(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -69,35 +77,6 @@ func create(t *testing.T, objs ...client.Object) {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
-}
-
-// eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	if err := testcluster.Poll(timeout, f); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// consistently checks f returns nil for the whole duration.
-func consistently(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func getPartner(t *testing.T, name string) *v1.Partner {
-	t.Helper()
-	p := &v1.Partner{}
-	if err := k8s.Get(ctx(t), types.NamespacedName{Name: name}, p); err != nil {
-		t.Fatalf("getting Partner %s: %v", name, err)
-	}
-	return p
 }
 
 func partnerPhase(t *testing.T, name string, want v1.PartnerPhase, contract string) func() error {

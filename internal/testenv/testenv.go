@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -30,6 +31,7 @@ import (
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
 	"github.com/partnerops/entitlement-operator/controllers"
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
 // Manager is a running in-process manager.
@@ -300,4 +302,36 @@ func AdminClient(cfg *rest.Config) (client.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// Eventually fails the test unless f returns nil within timeout, polled
+// (testcluster.Poll): what a test waits for, never a sleep.
+func Eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	if err := testcluster.Poll(timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Consistently fails the test if f returns an error at any poll during d:
+// a "must not happen" checked for a bounded time.
+func Consistently(t testing.TB, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond) // the poll's interval
+	}
+}
+
+// GetPartner reads a Partner, failing the test if it cannot.
+func GetPartner(t testing.TB, c client.Reader, name string) *v1.Partner {
+	t.Helper()
+	p := &v1.Partner{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: name}, p); err != nil {
+		t.Fatalf("getting Partner %s: %v", name, err)
+	}
+	return p
 }

@@ -64,6 +64,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// The shared polling helpers: waits with a deadline, never sleeps.
+var (
+	eventually   = testenv.Eventually
+	consistently = testenv.Consistently
+)
+
+func getPartner(t *testing.T, name string) *v1.Partner { return testenv.GetPartner(t, k8s, name) }
+
 func needCluster(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -156,35 +164,6 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	if err := testcluster.Poll(timeout, f); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// consistently polls f for the whole duration; it must hold every time.
-func consistently(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func getPartner(t *testing.T, name string) *v1.Partner {
-	t.Helper()
-	p := &v1.Partner{}
-	if err := k8s.Get(ctx(t), client.ObjectKey{Name: name}, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func nsState(p *v1.Partner, ns string) (v1.NamespaceStatus, bool) {

@@ -52,6 +52,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// The shared polling helpers: waits with a deadline, never sleeps.
+var (
+	eventually = testenv.Eventually
+)
+
 func needCluster(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -84,13 +89,6 @@ func startManager(t *testing.T, name string, args ...string) *testcluster.Manage
 	}
 	t.Cleanup(p.Stop)
 	return p
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	if err := testcluster.Poll(timeout, f); err != nil {
-		t.Fatalf("%s: after %s: %v", what, timeout, err)
-	}
 }
 
 func ctx(t *testing.T) context.Context {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -30,6 +29,13 @@ func TestMain(m *testing.M) {
 		return err
 	}))
 }
+
+// The shared polling helpers: waits with a deadline, never sleeps.
+var (
+	eventually = testenv.Eventually
+)
+
+func getPartner(t *testing.T, name string) *v1.Partner { return testenv.GetPartner(t, k8s, name) }
 
 func needCluster(t *testing.T) {
 	t.Helper()
@@ -60,21 +66,4 @@ func create(t *testing.T, objs ...client.Object) {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
-}
-
-// eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	if err := testcluster.Poll(timeout, f); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func getPartner(t *testing.T, name string) *v1.Partner {
-	t.Helper()
-	p := &v1.Partner{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Name: name}, p); err != nil {
-		t.Fatalf("getting Partner %s: %v", name, err)
-	}
-	return p
 }
