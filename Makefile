@@ -105,6 +105,10 @@ test: verify vet k8s-bins promtool ## Verify, vet, then unit, integration and e2
 test-chaos: k8s-bins ## The fault tests at full size: 300 partners, 12 SIGKILLs, a 15 s API server outage (make test runs them small).
 	CHAOS_PARTNERS=300 CHAOS_KILLS=12 CHAOS_OUTAGE_SECONDS=15 go test -count=1 -v -timeout 30m ./test/chaos/ 2>&1 | grep -v '^\[' | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go:'
 
+.PHONY: test-adversarial
+test-adversarial: k8s-bins ## The attacks at full size: 100 partners granted, resumed, regranted and failed over under 25 sellers; 20 rounds of each Strict attack (make test runs them small).
+	ADVERSARIAL_PARTNERS=100 ADVERSARIAL_ATTACKERS=25 ADVERSARIAL_ROUNDS=20 go test -count=1 -v -timeout 60m ./test/adversarial/ 2>&1 | grep -v '^\[' | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go:'
+
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane (both modules).
 	@for m in $(GO_MODULES); do (cd $$m && go test -short ./...); done
