@@ -115,3 +115,14 @@ func TestNoKubeconfigIsKubectlsDefault(t *testing.T) {
 		t.Errorf("no kubeconfig: host %q, want kubectl's default localhost:8080 (%s)", got, errOut.String())
 	}
 }
+
+// TestConfigOptionWins: Options.Config (the demo's own cluster) is what the
+// plugin connects to, whatever the kubeconfig flags say.
+func TestConfigOptionWins(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), []string{"history", "p", "--server", "http://127.0.0.2:1", "--request-timeout", "5s"}, &out, &errOut,
+		Options{Config: &rest.Config{Host: "http://127.0.0.1:1"}})
+	if code != ExitError || !strings.Contains(errOut.String(), "127.0.0.1:1") {
+		t.Errorf("want exit 1 from the Config's server 127.0.0.1:1, got %d %s", code, errOut.String())
+	}
+}
