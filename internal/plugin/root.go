@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
@@ -85,7 +84,7 @@ func (e revocationsError) Error() string {
 type app struct {
 	o           Options
 	out, errOut io.Writer
-	kube        *genericclioptions.ConfigFlags
+	kube        kubeFlags
 }
 
 func (a *app) now() time.Time { return a.o.Now().UTC() }
@@ -95,9 +94,12 @@ func (a *app) reader() (*reader, error) {
 	if a.o.Config != nil {
 		return newReader(rest.CopyConfig(a.o.Config), a.o.PageSize)
 	}
-	cfg, err := a.kube.ToRESTConfig()
+	cfg, err := a.kube.restConfig()
 	if err != nil {
 		return nil, err
+	}
+	if a.o.WrapConfig != nil {
+		cfg = a.o.WrapConfig(cfg)
 	}
 	return newReader(cfg, a.o.PageSize)
 }
@@ -126,10 +128,7 @@ func NewCommand(out, errOut io.Writer, o Options) *cobra.Command {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &app{o: o, out: out, errOut: errOut, kube: genericclioptions.NewConfigFlags(true)}
-	if o.WrapConfig != nil {
-		a.kube.WrapConfigFn = o.WrapConfig
-	}
+	a := &app{o: o, out: out, errOut: errOut}
 	root := &cobra.Command{
 		Use:   "kubectl-entitlements",
 		Short: "Ask the entitlement operator's questions from the command line",
@@ -164,7 +163,7 @@ accepted, as by every kubectl command, and changes nothing.`,
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	a.kube.AddFlags(root.PersistentFlags())
+	a.kube.addFlags(root.PersistentFlags())
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(a.statusCmd(), a.forecastCmd(), a.whyCmd(), a.historyCmd(), a.diffCmd(), a.versionCmd(), a.completionCmd())
 	return root
