@@ -107,15 +107,9 @@ func (r *ContractReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	r.recordMetrics(c, d, next, len(in.AdmissionProblems) == 0)
-	if in.KeepCounts {
-		// The count and forecast this pass left out.
-		return ctrl.Result{RequeueAfter: r.recountDelay(c.Name)}, nil
-	}
-	if d.NextTransitionAt.IsZero() {
-		return ctrl.Result{}, nil
-	}
 	// From the clock now: the pass took time.
-	return ctrl.Result{RequeueAfter: entitlement.RequeueAfter(r.Clock.Now(), d.NextTransitionAt), Priority: ptr.To(entitlement.PriorityDue)}, nil
+	again := entitlement.ContractNextPass(d, in.KeepCounts, r.recountDelay(c.Name), r.Clock.Now())
+	return ctrl.Result{RequeueAfter: again.After, Priority: ptr.To(again.Priority)}, nil
 }
 
 // gather reads what a contract's status depends on besides its spec: the

@@ -37,3 +37,18 @@ func NextPass(plan *PartnerPlan, now time.Time, stalledRecheck time.Duration) Re
 	}
 	return r
 }
+
+// ContractNextPass decides when to decide a contract again: after
+// recountDelay when its pass left its partners to be counted
+// (CountLater), else at its next transition, at PriorityDue: its status
+// write at that instant is what stops selling at its end. Nothing when it
+// never changes phase again.
+func ContractNextPass(d ContractDecision, countedLater bool, recountDelay time.Duration, now time.Time) Requeue {
+	switch {
+	case countedLater:
+		return Requeue{After: recountDelay}
+	case d.NextTransitionAt.IsZero():
+		return Requeue{}
+	}
+	return Requeue{After: RequeueAfter(now, d.NextTransitionAt), Priority: PriorityDue}
+}

@@ -82,3 +82,45 @@ func TestReadyCondition(t *testing.T) {
 		})
 	}
 }
+
+func TestContractNextPass(t *testing.T) {
+	now := t0
+	at := now.Add(time.Hour)
+	cases := []struct {
+		name  string
+		d     ContractDecision
+		later bool
+		want  Requeue
+	}{
+		{"open-ended, nothing ahead", ContractDecision{}, false, Requeue{}},
+		{"its next transition, at PriorityDue", ContractDecision{NextTransitionAt: at}, false, Requeue{After: time.Hour, Priority: PriorityDue}},
+		{"a transition just written, partners counted later", ContractDecision{NextTransitionAt: at, Changed: true}, true, Requeue{After: 3 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ContractNextPass(tc.d, tc.later, 3*time.Second, now); got != tc.want {
+				t.Errorf("ContractNextPass: want %+v, got %+v", tc.want, got)
+			}
+		})
+	}
+}
+
+func TestCountLater(t *testing.T) {
+	decided := newContract("c", statusPhase(v1.ContractExpiring))
+	fresh := newContract("c")
+	cases := []struct {
+		name string
+		c    *v1.DistributorContract
+		d    ContractDecision
+		want bool
+	}{
+		{"a transition of a contract decided before: the phase first", decided, ContractDecision{Changed: true}, true},
+		{"no transition: count now", decided, ContractDecision{}, false},
+		{"its first pass: count now", fresh, ContractDecision{Changed: true}, false},
+	}
+	for _, tc := range cases {
+		if got := CountLater(tc.c, tc.d); got != tc.want {
+			t.Errorf("%s: want %v, got %v", tc.name, tc.want, got)
+		}
+	}
+}
