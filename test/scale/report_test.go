@@ -63,8 +63,15 @@ func (r *report) table() string {
 		}
 		fmt.Fprintf(&sb, "| %s | %.3g | %s | %s |\n", f.Name, f.Operator, base, ratio)
 	}
+	return sb.String()
+}
+
+// notes are the run's diagnostics (where the requests and the CPU went),
+// printed and kept in the JSON, not in the docs' table.
+func (r *report) notes() string {
+	var sb strings.Builder
 	for _, n := range r.Notes {
-		fmt.Fprintf(&sb, "\n%s.\n", n)
+		fmt.Fprintf(&sb, "%s.\n", n)
 	}
 	return sb.String()
 }
@@ -76,6 +83,7 @@ func (r *report) publish(b *testing.B) {
 		b.Logf("%s: %.4g (baseline %.4g)", f.Name, f.Operator, f.Baseline)
 	}
 	fmt.Println(r.table())
+	fmt.Println(r.notes())
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		b.Fatal(err)
