@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -16,6 +17,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/partnerops/entitlement-operator/controllers"
+	"github.com/partnerops/entitlement-operator/internal/version"
 )
 
 func main() {
@@ -28,7 +30,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS, pprofAddr string
-		leaderElect, metricsSecure                  bool
+		leaderElect, metricsSecure, printVersion    bool
 		qps                                         float64
 		burst, concurrency                          int
 		syncPeriod, stalledRecheck                  time.Duration
@@ -44,9 +46,18 @@ func run() error {
 	flag.DurationVar(&stalledRecheck, "stalled-recheck-interval", controllers.DefaultStalledRecheck, "How often a Stalled partner is decided again; some fixes (deleting or labelling a namespace the operator does not manage) send it no event.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint (/debug/pprof) binds to, for profiling; empty (the default) disables it. It is unauthenticated: bind it to loopback.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Backstop resync of every object; contract deadlines are scheduled exactly, not found by resync.")
+	flag.BoolVar(&printVersion, "version", false, "Print the version and the commit the manager was built from, and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	v, commit := version.Get()
+	if commit == "" {
+		commit = "unknown"
+	}
+	if printVersion {
+		fmt.Printf("entitlement-operator %s (commit %s, %s)\n", v, commit, runtime.Version())
+		return nil
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
@@ -84,7 +95,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("caches", controllers.CachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
-	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure)
+	log.Info("starting manager", "version", v, "commit", commit, "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
