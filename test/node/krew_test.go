@@ -1,0 +1,39 @@
+package node_test
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestKrewManifest: krew accepts the release's manifest and installs the
+// plugin from the release's archive for this machine, and kubectl finds it.
+func TestKrewManifest(t *testing.T) {
+	e := setup(t)
+	if e.krew == "" {
+		t.Skip("NODE_KREW not set")
+	}
+	manifest := filepath.Join(e.release, "entitlements.krew.yaml")
+	archive := filepath.Join(e.release, "kubectl-entitlements_"+runtime.GOOS+"_"+runtime.GOARCH+".tar.gz")
+	root := t.TempDir()
+	t.Setenv("KREW_ROOT", root)
+	t.Setenv("HOME", root)
+	out := run(t, "", e.krew, "install", "--manifest="+manifest, "--archive="+archive)
+	t.Log(out)
+	bin := filepath.Join(root, "bin", "kubectl-entitlements")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("krew installed no kubectl-entitlements: %v", err)
+	}
+	t.Setenv("PATH", filepath.Join(root, "bin")+":"+os.Getenv("PATH"))
+	plugins := run(t, "", "kubectl", "plugin", "list")
+	if !strings.Contains(plugins, bin) {
+		t.Errorf("kubectl plugin list does not show %s:\n%s", bin, plugins)
+	}
+	// The binary carries the release's version.
+	info := run(t, "", "go", "version", "-m", bin)
+	if !strings.Contains(info, "internal/version.Version="+e.version) {
+		t.Errorf("%s is not stamped with %s:\n%s", bin, e.version, info)
+	}
+}
