@@ -8,7 +8,8 @@
 #   kubectl-entitlements_OS_ARCH[.exe]        the plugin, per PLUGIN_PLATFORMS, and
 #   kubectl-entitlements_OS_ARCH.tar.gz       the same with LICENSE, the archives krew installs
 #   entitlements.krew.yaml                    the krew manifest (kubectl krew install --manifest=...)
-#   entitlement-operator[_OS_ARCH].tar        the manager image, OCI layouts (all platforms; each)
+#   entitlement-operator[_OS_ARCH].tar        the manager image, OCI layouts (all platforms; each),
+#   entitlement-operator[-probe].digest       and the digests of the all-platform ones
 #   entitlement-operator-probe[_OS_ARCH].tar  the helm test image
 #   *.spdx.json                               an SBOM per image and platform
 #   checksums.txt                             SHA-256 of every file above
@@ -42,7 +43,6 @@ log "images $IMAGE_REPO:$VERSION and $IMAGE_REPO-probe:$VERSION ($IMAGE_PLATFORM
 make -s image VERSION="$VERSION" IMAGE_DIR="$out" IMAGE_REPO="$IMAGE_REPO" IMAGE_PLATFORMS="$IMAGE_PLATFORMS" \
   SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" >&2
 digest="$(cat "$out/entitlement-operator.digest")"
-rm -f "$out"/*.digest
 
 log "install.yaml (config/default, image $IMAGE_REPO@$digest)"
 cp -r config "$tmp/config"

@@ -9,7 +9,7 @@
 //	node down                             stop it and check that nothing is left behind
 //
 // Everything runs inside a network namespace of its own (entitlement-node)
-// and the private mount namespace `ip netns exec` gives it: the node's
+// and a mount namespace of its own: the node's
 // address, the Pod bridge, the Pods' veths, kube-proxy's iptables rules and
 // every listening port live there, so the machine's own network (its
 // addresses, routes, firewall and the package registries it reaches) is
@@ -134,7 +134,7 @@ func preflight(o options) error {
 		return fmt.Errorf("%w: the node harness needs root (network namespace, mounts, cgroups, containerd)", errSkip)
 	}
 	var missing []string
-	for _, b := range []string{"ip", "containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "mount"} {
+	for _, b := range []string{"ip", "nsenter", "containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "mount"} {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b)
 		}
@@ -212,12 +212,17 @@ func up(o options) error {
 		return err
 	}
 	defer logf.Close()
-	// One `ip netns exec` for the whole node, so that every daemon shares
-	// its mount namespace (kubelet's volume mounts must be what runc sees).
-	sup := exec.Command("ip", "netns", "exec", netnsName, self, "supervise",
+	// One mount namespace for the whole node, so that every daemon shares
+	// it (the kubelet's volume mounts must be what runc sees), in the
+	// node's network namespace. Not `ip netns exec`: it remounts /sys,
+	// which hides the cgroup hierarchies the kubelet needs.
+	sup := exec.Command("nsenter", "--net=/run/netns/"+netnsName, "--", self, "supervise",
 		"--dir", o.dir, "--k8s", o.k8s, "--bins", o.bins, "--pause", o.pause)
 	sup.Stdout, sup.Stderr = logf, logf
-	sup.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives this command and its terminal
+	sup.SysProcAttr = &syscall.SysProcAttr{
+		Setsid:     true, // outlives this command and its terminal
+		Cloneflags: syscall.CLONE_NEWNS,
+	}
 	if err := sup.Start(); err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // supervise runs inside the node's network namespace and private mount
-// namespace (started by up through `ip netns exec`): it starts the daemons
+// namespace (started by up through nsenter): it starts the daemons
 // as its children, reports the node Ready, and on SIGTERM stops the Pods,
 // then the daemons, in reverse order. The control-plane binaries stop by
 // themselves if it dies (hack/k8s-bins.sh builds them with
@@ -28,9 +28,18 @@ func supervise(o options) error {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 
+	// Mounts made here (overlays, volumes, Pod netns files, the settings
+	// below) stay in this mount namespace, which up created for the node,
+	// and go with it.
+	if err := syscall.Mount("", "/", "", syscall.MS_SLAVE|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("make / a slave mount: %w", err)
+	}
 	// The kubelet's kernel settings, faked in this mount namespace only.
 	for path := range kubeletSysctls {
 		src := filepath.Join(o.dir, "sysctl", strings.ReplaceAll(path, "/", "."))
+		if _, err := os.Stat("/proc/sys/" + path); err != nil {
+			continue // not in this kernel: the kubelet cannot write it either
+		}
 		if err := syscall.Mount(src, "/proc/sys/"+path, "", syscall.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s over /proc/sys/%s: %w", src, path, err)
 		}
@@ -39,6 +48,20 @@ func supervise(o options) error {
 	// namespace only (net.ipv4.ip_forward is per namespace).
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return err
+	}
+
+	// The kubelet's cgroup root must exist in every hierarchy (node down
+	// removes it); a v1 cpuset needs its parent's CPUs and memory nodes.
+	for _, root := range cgroupRoots() {
+		dir := filepath.Join(root, cgroupName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if b, err := os.ReadFile(filepath.Join(root, f)); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, f), b, 0o644)
+			}
+		}
 	}
 
 	s := &supervisor{o: o, exited: make(chan string, 16)}
