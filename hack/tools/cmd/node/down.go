@@ -61,6 +61,11 @@ func down(o options) error {
 		if err := restoreNetnsDir(before); err != nil {
 			errs = append(errs, err)
 		}
+		for _, p := range fixedPaths {
+			if !before.Paths[p] {
+				_ = os.Remove(p) // the mount point supervise made; the diff reports it if not empty
+			}
+		}
 	}
 	if err := os.RemoveAll(o.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove %s: %w", o.dir, err))

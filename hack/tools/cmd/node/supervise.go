@@ -34,6 +34,22 @@ func supervise(o options) error {
 	if err := syscall.Mount("", "/", "", syscall.MS_SLAVE|syscall.MS_REC, ""); err != nil {
 		return fmt.Errorf("make / a slave mount: %w", err)
 	}
+	// Paths the kubelet, containerd's shims and the CNI library use
+	// whatever they are configured with: a directory of the state bound
+	// over each, so that nothing is written there (down removes the empty
+	// directories it had to create as mount points).
+	for _, p := range fixedPaths {
+		src := filepath.Join(o.dir, "host", strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"))
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		if err := syscall.Mount(src, p, "", syscall.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s over %s: %w", src, p, err)
+		}
+	}
 	// The kubelet's kernel settings, faked in this mount namespace only.
 	for path := range kubeletSysctls {
 		src := filepath.Join(o.dir, "sysctl", strings.ReplaceAll(path, "/", "."))
@@ -109,6 +125,11 @@ func supervise(o options) error {
 		}
 	}
 }
+
+// fixedPaths are written to by the kubelet (device plugins, container log
+// links), containerd's shims (their sockets) and the CNI library (its
+// result cache) whatever their configuration says.
+var fixedPaths = []string{"/var/lib/kubelet", "/var/log/containers", "/run/containerd", "/var/lib/cni"}
 
 type supervisor struct {
 	o       options
