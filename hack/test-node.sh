@@ -21,6 +21,9 @@ release="$LOCALBIN/node-release"
 log() { printf '[test-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 t0=$(date +%s)
 
+log "the tools' own tests (hack/tools)"
+(cd hack/tools && go test ./...)
+
 log "release $version into $release"
 make -s release VERSION="$version" RELEASE_DIR="$release" IMAGE_REPO="$repo" PLUGIN_PLATFORMS="linux/$(go env GOARCH)" >/dev/null
 again="$(mktemp -d)"
