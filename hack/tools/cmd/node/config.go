@@ -185,6 +185,8 @@ func daemons(o options) []daemon {
 			"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file", pki + "/sa.pub", "--service-account-signing-key-file", pki + "/sa.key",
 			"--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+			// As clusters do: Pod Security admission decides per namespace.
+			"--allow-privileged=true",
 			"--kubelet-client-certificate", pki + "/apiserver-kubelet-client.crt",
 			"--kubelet-client-key", pki + "/apiserver-kubelet-client.key",
 			"--kubelet-certificate-authority", pki + "/ca.crt",
