@@ -41,7 +41,7 @@ go test -c -o "$LOCALBIN/node.test" ./test/node
 
 t1=$(date +%s)
 # shellcheck disable=SC2086
-"$NODE" up $NODE_FLAGS
+"$NODE" up $NODE_FLAGS | tee "$LOCALBIN/node-up.log"
 down() {
   # shellcheck disable=SC2086
   "$NODE" down $NODE_FLAGS
@@ -68,7 +68,10 @@ if ! GOMODCACHE="$modcache" GOFLAGS=-mod=mod go mod download -json golang.org/x/
   status=1
 fi
 chmod -R u+w "$modcache" && rm -rf "$modcache"
+[[ $status != 0 ]] || log "the Go module proxy answers ($(go env GOPROXY))"
 
+log "figures:"
+sed -n 's/^node: \(up in [^;]*\).*/  node \1/p' "$LOCALBIN/node-up.log" >&2
 grep -h 'FIGURE' "$LOCALBIN/node-test.log" | sed 's/^ *[a-z_]*\.go:[0-9]*: FIGURE /  /' >&2 || true
 log "node up to down: $((t2 - t1))s; all of make test-node: $((t2 - t0))s"
 exit $status
