@@ -150,12 +150,18 @@ func readLayout(t *testing.T, file string) layout {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	l := layout{}
-	tr := tar.NewReader(f)
+	return readTar(t, f)
+}
+
+// readTar reads a tar stream's files by name.
+func readTar(t *testing.T, r io.Reader) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return l
+			return files
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -164,7 +170,7 @@ func readLayout(t *testing.T, file string) layout {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l[h.Name] = b
+		files[h.Name] = b
 	}
 }
 
@@ -199,19 +205,7 @@ func (l layout) layerFiles(t *testing.T, digest string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		files[h.Name] = b
-	}
+	return readTar(t, zr)
 }
 
 // TestChartProbeImage: the chart's helm test runs the probe image make
