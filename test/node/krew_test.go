@@ -42,3 +42,18 @@ func TestKrewManifest(t *testing.T) {
 		t.Errorf("%s is not stamped with %s", bin, e.version)
 	}
 }
+
+// TestNoRouteOff: the node's network namespace (where the test runs, and
+// where Pods' traffic ends up) has no route off the machine, so a Pod can
+// reach the node and the Services and nothing else.
+func TestNoRouteOff(t *testing.T) {
+	setup(t)
+	for _, dst := range []string{"203.0.113.1", "10.255.255.53", "192.0.2.1"} {
+		if out, err := try("", "ip", "-4", "route", "get", dst); err == nil {
+			t.Errorf("the node has a route to %s: %s", dst, out)
+		}
+	}
+	if out := run(t, "", "ip", "-4", "route", "get", "10.244.0.2"); !strings.Contains(out, "cni0") {
+		t.Errorf("Pods are not reached through the bridge: %s", out)
+	}
+}
