@@ -48,7 +48,7 @@ func TestKrewManifest(t *testing.T) {
 // reach the node and the Services and nothing else.
 func TestNoRouteOff(t *testing.T) {
 	setup(t)
-	for _, dst := range []string{"203.0.113.1", "10.255.255.53", "192.0.2.1"} {
+	for _, dst := range []string{"203.0.113.1", "198.51.100.1"} {
 		if out, err := try("", "ip", "-4", "route", "get", dst); err == nil {
 			t.Errorf("the node has a route to %s: %s", dst, out)
 		}
