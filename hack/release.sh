@@ -71,9 +71,16 @@ for p in $PLUGIN_PLATFORMS; do
 done
 
 log "krew manifest"
-while IFS= read -r line; do
-  if [[ $line == "@PLATFORMS@" ]]; then printf '%s' "$krew_platforms"; else printf '%s\n' "${line//@VERSION@/$VERSION}"; fi
-done <hack/krew/entitlements.yaml.in >"$out/entitlements.krew.yaml"
+{
+  echo "# kubectl-entitlements $VERSION: kubectl krew install --manifest=entitlements.krew.yaml"
+  while IFS= read -r line; do
+    case "$line" in
+      "#"*) ;; # the template's own comments
+      "@PLATFORMS@") printf '%s' "$krew_platforms" ;;
+      *) printf '%s\n' "${line//@VERSION@/$VERSION}" ;;
+    esac
+  done <hack/krew/entitlements.yaml.in
+} >"$out/entitlements.krew.yaml"
 
 (cd "$out" && sha256sum -- * >"$tmp/checksums.txt" && mv "$tmp/checksums.txt" checksums.txt)
 log "done: $out"
