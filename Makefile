@@ -27,7 +27,8 @@ export KUBEBUILDER_ASSETS
 # Where test/install finds promtool when it is not on PATH.
 export PROMTOOL ?= $(LOCALBIN)/promtool
 
-IMG ?= ghcr.io/partnerops/entitlement-operator:dev
+# The manager image make deploy and make docker-build use.
+IMG ?= ghcr.io/partnerops/entitlement-operator:$(VERSION)
 # Go modules: the operator's, and test/install's (the tests that need Helm,
 # kustomize, gopher-lua and cli-utils, kept out of the operator's module
 # graph). fmt, vet and the test targets run `go ... ./...` in each.
@@ -120,20 +121,42 @@ bench: k8s-bins ## Benchmarks (figures printed; the month-end scale table is wri
 
 ##@ Build
 
-# What the binaries report as their version (manager --version, kubectl
-# entitlements version): git describe of the checkout unless set, as in
-# make build VERSION=v0.3.0.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-VERSION_PKG := github.com/partnerops/entitlement-operator/internal/version
-LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(shell git rev-parse HEAD 2>/dev/null)
+# What the binaries and images are stamped with (--version, the
+# entitlements_build_info metric, the image tag): `make release` sets it.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X github.com/partnerops/entitlement-operator/internal/version.Version=$(VERSION) -X github.com/partnerops/entitlement-operator/internal/version.Commit=$(COMMIT)
 
-# The plugin is stripped of its symbol table and DWARF (-s), as the image's
-# manager is: 19.5 MB instead of 27.7 (linux/amd64); panics still name
-# functions and lines.
 .PHONY: build
 build: ## Build bin/manager and the kubectl plugin bin/kubectl-entitlements, stamped with VERSION.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd/manager
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s $(LDFLAGS)" -o $(LOCALBIN)/kubectl-entitlements ./cmd/kubectl-entitlements
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/kubectl-entitlements ./cmd/kubectl-entitlements
+
+# The images `make image` builds, without Docker: the manager and the
+# chart's `helm test` probe, as OCI tarballs into bin/image (see
+# docs/operations.md, "Build the image").
+IMAGE_REPO      ?= ghcr.io/partnerops/entitlement-operator
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_DIR       ?= $(LOCALBIN)/image
+# Every timestamp in the image: the commit's time, so that the same commit
+# gives the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: image
+image: $(LOCALBIN)/ociimage ## Build the manager and probe images (OCI tarballs for IMAGE_PLATFORMS into bin/image, SBOMs, digests) without Docker, tagged VERSION.
+	@rm -rf $(IMAGE_DIR) && mkdir -p $(IMAGE_DIR)
+	@mbins=(); pbins=(); for p in $(IMAGE_PLATFORMS); do \
+	  d=$(IMAGE_DIR)/build/$${p/\//_}; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build -trimpath -ldflags "$(LDFLAGS)" -o $$d/manager ./cmd/manager; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build -trimpath -ldflags "-s -w" -o $$d/probe ./cmd/probe; \
+	  mbins+=(--binary $$p=$$d/manager); pbins+=(--binary $$p=$$d/probe); done; \
+	common=(--dockerfile Dockerfile --epoch $(SOURCE_DATE_EPOCH) --out $(IMAGE_DIR) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT)); \
+	$(LOCALBIN)/ociimage "$${common[@]}" --target manager --ref $(IMAGE_REPO):$(VERSION) "$${mbins[@]}"; \
+	$(LOCALBIN)/ociimage "$${common[@]}" --target probe --ref $(IMAGE_REPO)-probe:$(VERSION) "$${pbins[@]}"
+	@rm -rf $(IMAGE_DIR)/build
+	@echo "image: $(IMAGE_REPO):$(VERSION)@$$(cat $(IMAGE_DIR)/entitlement-operator.digest) in $(IMAGE_DIR)"
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig.
@@ -144,8 +167,10 @@ demo: k8s-bins ## The story end to end on a local control plane (KEEP=1 leaves i
 	go run ./cmd/demo $(if $(KEEP),--keep,)
 
 .PHONY: deploy
-deploy: ## Install into the current kubeconfig's cluster (server-side apply of config/default).
-	kubectl apply --server-side -k config/default
+deploy: $(LOCALBIN)/kustomize ## Install config/default into the current kubeconfig's cluster with the image IMG (server-side apply); the checked-in files are left as they are.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r config "$$tmp/"; \
+	  (cd "$$tmp/config/manager" && $(LOCALBIN)/kustomize edit set image controller=$(IMG)); \
+	  $(LOCALBIN)/kustomize build "$$tmp/config/default" | kubectl apply --server-side -f -
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
@@ -155,6 +180,66 @@ PLATFORMS ?= linux/amd64,linux/arm64
 .PHONY: docker-buildx
 docker-buildx: ## Build and push the image for PLATFORMS with an SBOM and provenance attestations (needs docker buildx).
 	docker buildx build --platform=$(PLATFORMS) --sbom=true --provenance=mode=max -t $(IMG) --push .
+
+##@ Release
+
+# make release VERSION=v0.2.0 writes dist/release/ (git-ignored): install.yaml
+# with the image pinned by digest, the chart packaged at VERSION, the plugin
+# for PLUGIN_PLATFORMS, the image tarballs and SBOMs, a krew manifest and
+# SHA-256 checksums (hack/release.sh says what each is).
+RELEASE_DIR      ?= dist/release
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+.PHONY: release
+release: $(LOCALBIN)/ociimage $(LOCALBIN)/kustomize $(LOCALBIN)/helm ## Build every release artifact for VERSION (vX.Y.Z) into dist/release.
+	@VERSION=$(VERSION) COMMIT=$(COMMIT) LDFLAGS="$(LDFLAGS)" IMAGE_REPO=$(IMAGE_REPO) IMAGE_PLATFORMS="$(IMAGE_PLATFORMS)" \
+	  PLUGIN_PLATFORMS="$(PLUGIN_PLATFORMS)" RELEASE_DIR=$(RELEASE_DIR) LOCALBIN=$(LOCALBIN) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+	  hack/release.sh
+
+##@ Node (a real single node on this machine: root, Linux)
+
+# The node's state (certificates, configuration, containerd's images,
+# logs): removed by make node-down.
+NODE_DIR  ?= /tmp/entitlement-node
+NODE_BINS := $(LOCALBIN)/node
+NODE      := $(LOCALBIN)/node-harness
+export NODE_DIR
+
+.PHONY: node-deps
+node-deps: ## Install Debian's containerd, runc, containernetworking-plugins and iptables when missing (as root, like make promtool).
+	@if [ "$$(uname -s)" != Linux ] || [ "$$(id -u)" != 0 ]; then echo "node-deps: the node needs root on Linux; skipped"; exit 0; fi; \
+	missing=""; for c in containerd runc iptables; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || missing="$$missing containernetworking-plugins"; \
+	if [ -n "$$missing" ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then echo "node-deps: install$$missing (containerd >= 1.6) with your package manager"; exit 1; fi; \
+	  echo "node-deps: installing Debian's$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi; \
+	containerd --version
+
+.PHONY: node-bins
+node-bins: k8s-bins $(NODE) $(LOCALBIN)/ociimage ## Build kubelet, kube-scheduler, kube-proxy and kubectl (pinned like k8s-bins) and the Pod sandbox image into bin/node.
+	KUBERNETES_VERSION=$(KUBERNETES_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/k8s-bins.sh $(NODE_BINS) kubelet kube-scheduler kube-proxy kubectl
+	@arch=$$(go env GOARCH); d=$(NODE_BINS)/pause-build; rm -rf $$d; mkdir -p $$d; \
+	  (cd hack/tools && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o $$d/pause ./cmd/pause); \
+	  $(LOCALBIN)/ociimage --dockerfile hack/node/pause.Dockerfile --target pause --ref localhost/entitlement-node/pause:1 \
+	    --epoch 0 --out $$d --name pause --binary linux/$$arch=$$d/pause >/dev/null; \
+	  mv $$d/pause_linux_$$arch.tar $(NODE_BINS)/pause.tar; rm -rf $$d
+
+NODE_FLAGS = --dir $(NODE_DIR) --k8s $(KUBEBUILDER_ASSETS) --bins $(NODE_BINS) --pause $(NODE_BINS)/pause.tar
+
+.PHONY: node-up
+node-up: node-deps node-bins ## Start the node (then: bin/node-harness exec -- kubectl get nodes).
+	$(NODE) up $(NODE_FLAGS)
+
+.PHONY: node-down
+node-down: $(NODE) ## Stop the node and check that it left nothing behind.
+	$(NODE) down $(NODE_FLAGS)
+
+.PHONY: test-node
+test-node: node-deps ## The install on a real node: the image, config/default, install.yaml, the Helm chart, metrics, leader handover (root, Linux).
+	@if [ "$$(uname -s)" != Linux ] || [ "$$(id -u)" != 0 ]; then echo "test-node: SKIP: the node needs root on Linux"; exit 0; fi; \
+	  $(MAKE) -s node-bins $(LOCALBIN)/helm $(LOCALBIN)/krew && \
+	  NODE="$(NODE)" NODE_FLAGS="$(NODE_FLAGS)" LOCALBIN=$(LOCALBIN) hack/test-node.sh
 
 ##@ Tools
 
@@ -183,6 +268,22 @@ k8s-bins: ## Build the pinned etcd, kube-apiserver and kube-controller-manager i
 	@if [ "$(KUBEBUILDER_ASSETS)" = "$(LOCALBIN)/k8s" ]; then \
 	  KUBERNETES_VERSION=$(KUBERNETES_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/k8s-bins.sh $(LOCALBIN)/k8s; \
 	else echo "using KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS)"; fi
+
+# Tools pinned in hack/tools/go.mod (a module of their own, apart from the
+# operator's dependency graph), built into bin/ when that file changes.
+TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
+$(LOCALBIN)/ociimage: $(TOOLS_MOD) $(wildcard hack/tools/cmd/ociimage/*.go)
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ ./cmd/ociimage
+$(LOCALBIN)/helm: $(TOOLS_MOD)
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ helm.sh/helm/v4/cmd/helm
+$(LOCALBIN)/crane: $(TOOLS_MOD)
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ github.com/google/go-containerregistry/cmd/crane
+$(LOCALBIN)/node-harness: $(TOOLS_MOD) $(wildcard hack/tools/cmd/node/*.go)
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ ./cmd/node
+$(LOCALBIN)/kustomize: $(TOOLS_MOD)
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ sigs.k8s.io/kustomize/kustomize/v5
+$(LOCALBIN)/krew: hack/tools/krew/go.mod hack/tools/krew/go.sum
+	cd hack/tools/krew && CGO_ENABLED=0 go build -o $@ sigs.k8s.io/krew/cmd/krew
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)/.tmp

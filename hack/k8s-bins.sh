@@ -2,7 +2,11 @@
 # Builds the pinned local control plane (etcd, kube-apiserver,
 # kube-controller-manager) from Go modules into bin/k8s/ and reuses it.
 #
-#   hack/k8s-bins.sh [DEST]        DEST defaults to bin/k8s
+#   hack/k8s-bins.sh [DEST [BINARY...]]   DEST defaults to bin/k8s
+#
+# BINARY defaults to etcd kube-apiserver kube-controller-manager; the node
+# harness (make node-bins) asks for kubelet kube-scheduler kube-proxy
+# kubectl, built from the same pinned k8s.io/kubernetes module set.
 #
 # Each binary asks the kernel to stop it when the process that started it dies
 # (PR_SET_PDEATHSIG), so a test binary that panics or is killed never leaves a
@@ -21,9 +25,12 @@ RECIPE="pdeathsig-1"   # bump when the way the binaries are built changes
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${1:-$root/bin/k8s}"
+shift || true
+bins=("$@")
+[[ ${#bins[@]} -gt 0 ]] || bins=(etcd kube-apiserver kube-controller-manager)
 mkdir -p "$dest"
 dest="$(cd "$dest" && pwd)"
-work="$root/bin/.k8s-build"
+work="$root/bin/.k8s-build/$(basename "$dest")"
 
 log() { printf '[k8s-bins %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -32,15 +39,21 @@ up_to_date() {
   [[ -x "$dest/$1" && -f "$dest/$1.version" && "$(cat "$dest/$1.version")" == "$2" ]]
 }
 
-need_k8s=0
-for b in kube-apiserver kube-controller-manager; do
-  up_to_date "$b" "$KUBERNETES_VERSION+$RECIPE" || need_k8s=1
-done
+k8s_bins=()
 need_etcd=0
-up_to_date etcd "$ETCD_VERSION+$RECIPE" || need_etcd=1
+for b in "${bins[@]}"; do
+  case "$b" in
+    etcd) up_to_date etcd "$ETCD_VERSION+$RECIPE" || need_etcd=1 ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl)
+      up_to_date "$b" "$KUBERNETES_VERSION+$RECIPE" || k8s_bins+=("$b") ;;
+    *) log "unknown binary $b"; exit 2 ;;
+  esac
+done
+need_k8s=0
+[[ ${#k8s_bins[@]} -eq 0 ]] || need_k8s=1
 
 if [[ $need_k8s == 0 && $need_etcd == 0 ]]; then
-  log "up to date in $dest: kube-apiserver/kube-controller-manager $KUBERNETES_VERSION, etcd $ETCD_VERSION"
+  log "up to date in $dest: ${bins[*]} (Kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION)"
   exit 0
 fi
 
@@ -113,14 +126,24 @@ if [[ $need_k8s == 1 ]]; then
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9.-]*\) => ./staging/.*#\t\1 => \1 '"$STAGING_VERSION"'#p' "$modfile"
     echo ")"
   } >"$d/go.mod"
-  # Each command's main, as upstream writes it, plus die_with_parent.go.
-  for pair in kube-apiserver:NewAPIServerCommand kube-controller-manager:NewControllerManagerCommand; do
-    b="${pair%%:*}"; ctor="${pair#*:}"
+  # Each command's main, as upstream writes it, plus die_with_parent.go
+  # (kubectl, a client, without it).
+  for b in "${k8s_bins[@]}"; do
+    case "$b" in
+      kube-apiserver) ctor="NewAPIServerCommand()" ;;
+      kube-controller-manager) ctor="NewControllerManagerCommand()" ;;
+      kube-scheduler) ctor="NewSchedulerCommand()" ;;
+      kube-proxy) ctor="NewProxyCommand()" ;;
+      kubelet) ctor="NewKubeletCommand(context.Background())" ;;
+      kubectl) continue ;;
+    esac
     mkdir -p "$d/$b"
+    ctx_import=""; [[ $b == kubelet ]] && ctx_import='"context"'
     cat >"$d/$b/main.go" <<GO
 package main
 
 import (
+	$ctx_import
 	"os"
 	_ "time/tzdata"
 
@@ -131,16 +154,39 @@ import (
 	"k8s.io/kubernetes/cmd/$b/app"
 )
 
-func main() { os.Exit(cli.Run(app.$ctor())) }
+func main() { os.Exit(cli.Run(app.$ctor)) }
 GO
     write_die_with_parent "$d/$b"
   done
+  if [[ " ${k8s_bins[*]} " == *" kubectl "* ]]; then
+    mkdir -p "$d/kubectl"
+    cat >"$d/kubectl/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+)
+
+func main() {
+	logs.GlogSetter(cmd.GetLogVerbosity(os.Args)) // nolint:errcheck
+	if err := cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand()); err != nil {
+		util.CheckErr(err)
+	}
+}
+GO
+  fi
   (
     cd "$d"
     log "resolving module graph"
     go mod tidy -e >/dev/null 2>&1 || true
     ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
-    for b in kube-apiserver kube-controller-manager; do
+    for b in "${k8s_bins[@]}"; do
       log "building $b $KUBERNETES_VERSION (the slow part on a cold cache)"
       go build -trimpath -ldflags "$ldflags" -o "$dest/$b.tmp" "./$b"
       mv "$dest/$b.tmp" "$dest/$b"
@@ -150,9 +196,13 @@ GO
   )
 fi
 
-"$dest/kube-apiserver" --version >&2
-# The first line only, without a pipe into head: under pipefail, etcd
-# writing on after head exits is a SIGPIPE that fails the script (exit 141).
-etcd_version="$("$dest/etcd" --version 2>&1)"
-echo "${etcd_version%%$'\n'*}" >&2
+for b in "${bins[@]}"; do
+  case "$b" in
+    # The first line only, without a pipe into head: under pipefail, etcd
+    # writing on after head exits is a SIGPIPE that fails the script (exit 141).
+    etcd) v="$("$dest/etcd" --version 2>&1)"; echo "${v%%$'\n'*}" >&2 ;;
+    kubectl) "$dest/kubectl" version --client 2>&1 | sed -n 1p >&2 ;;
+    *) "$dest/$b" --version >&2 ;;
+  esac
+done
 log "ready in $dest"

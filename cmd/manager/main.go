@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -18,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/partnerops/entitlement-operator/controllers"
+	"github.com/partnerops/entitlement-operator/internal/version"
 )
 
 func main() {
@@ -31,6 +33,7 @@ func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS, pprofAddr string
 		leaderElect, metricsSecure, requirePolicies bool
+		printVersion                                bool
 		metricsCfg                                  metricsFlags
 		qps                                         float64
 		burst, concurrency                          int
@@ -52,9 +55,18 @@ func run() error {
 	flag.BoolVar(&requirePolicies, "require-admission-policies", true, "Report on every DistributorContract (Ready False, Stalled AdmissionPolicyMissing, an event, entitlements_admission_policies_enforced 0) while the ValidatingAdmissionPolicies of config/admission or their bindings are missing or do not deny; false where they are deliberately not installed.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint (/debug/pprof) binds to, for profiling; empty (the default) disables it. It is unauthenticated: bind it to loopback.")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Backstop resync of every object; contract deadlines are scheduled exactly, not found by resync.")
+	flag.BoolVar(&printVersion, "version", false, "Print the version and the commit the manager was built from, and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	v, commit := version.Get()
+	if commit == "" {
+		commit = "unknown"
+	}
+	if printVersion {
+		fmt.Printf("entitlement-operator %s (commit %s, %s)\n", v, commit, runtime.Version())
+		return nil
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
@@ -98,7 +110,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("caches", controllers.CachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
-	log.Info("starting manager", "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure, "metricsCertPath", metricsCfg.certPath, "http2", metricsCfg.enableHTTP2)
+	log.Info("starting manager", "version", v, "commit", commit, "leaderElection", leaderElect, "metrics", metricsAddr, "metricsSecure", metricsSecure, "metricsCertPath", metricsCfg.certPath, "http2", metricsCfg.enableHTTP2)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}

@@ -3,12 +3,14 @@
 package metrics
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1 "github.com/partnerops/entitlement-operator/api/v1alpha1"
+	"github.com/partnerops/entitlement-operator/internal/version"
 )
 
 var contractPhases = []v1.ContractPhase{v1.ContractPending, v1.ContractActive, v1.ContractExpiring, v1.ContractGrace, v1.ContractExpired}
@@ -56,14 +58,27 @@ var (
 	}, []string{"scheduled"})
 )
 
+// BuildInfo is 1, labelled with what the running binary was built from,
+// so that a dashboard or an alert can tell which release each replica runs
+// (e.g. during a rolling upgrade).
+var BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "entitlements_build_info",
+	Help: "Always 1; labels: the release (version), the git commit and the Go version the manager was built with.",
+}, []string{"version", "commit", "goversion"})
+
 func init() {
+	v, c := version.Get()
+	if c == "" {
+		c = "unknown" // built without -ldflags and without VCS stamping
+	}
+	BuildInfo.WithLabelValues(v, c, runtime.Version()).Set(1)
 	ctrlmetrics.Registry.MustRegister(Collectors()...)
 }
 
 // Collectors are every metric the operator exports (for registration, and
 // for tests that check alerts and dashboards name real ones).
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements, admissionEnforced, partnerStalled}
+	return []prometheus.Collector{BuildInfo, ContractPhase, ContractEnds, TransitionLag, Partners, Failovers, Revocations, subscriptionsOverLimit, ReconcileRetries, ContractForecast, PartnersRequirements, admissionEnforced, partnerStalled}
 }
 
 // admissionEnforced is 1 while the admission policies the operator relies
