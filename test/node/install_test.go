@@ -114,9 +114,9 @@ spec:
 
 // metrics scrapes the manager's metrics through its Service from a Pod in
 // another namespace, as Prometheus does: with a ServiceAccount bound to the
-// metrics-reader ClusterRole (a plain ClusterRoleBinding, as
-// docs/operations.md tells users to bind Prometheus), and refused with a
-// token that is not bound, and with none.
+// metrics-reader ClusterRole by config/prometheus-rbac with an overlay
+// naming it, as docs/operations.md tells users to bind Prometheus, and
+// refused with a token that is not bound, and with none.
 func metrics(t *testing.T, e env) {
 	ip := kubectl(t, "-n", systemNS, "get", "service", metricsSvc, "-o", "jsonpath={.spec.clusterIP}")
 	apply(t, `apiVersion: v1
@@ -132,14 +132,29 @@ metadata: {name: prometheus, namespace: node-metrics}
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: not-bound, namespace: node-metrics}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: node-metrics-prometheus}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: entitlement-operator-metrics-reader}
-subjects:
-- {kind: ServiceAccount, name: prometheus, namespace: node-metrics}
 `)
+	overlay := filepath.Join(t.TempDir(), "prometheus-rbac")
+	if err := os.MkdirAll(overlay, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rbac, err := filepath.Rel(overlay, filepath.Join(e.root, "config", "prometheus-rbac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kustomization := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ` + rbac + `
+patches:
+- target: {kind: ClusterRoleBinding, name: entitlement-operator-metrics-reader-rolebinding}
+  patch: |-
+    - {op: replace, path: /subjects/0/name, value: prometheus}
+    - {op: replace, path: /subjects/0/namespace, value: node-metrics}
+`
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "apply", "--server-side", "-k", overlay)
 	token := "/var/run/secrets/kubernetes.io/serviceaccount/token"
 	for _, tc := range []struct {
 		pod, sa string
@@ -162,7 +177,7 @@ subjects:
 		}
 	}
 	kubectl(t, "delete", "namespace", "node-metrics", "--wait=false")
-	kubectl(t, "delete", "clusterrolebinding", "node-metrics-prometheus")
+	kubectl(t, "delete", "-k", overlay)
 }
 
 // probePod runs the probe image once as a Pod and returns its final phase.
