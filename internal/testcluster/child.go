@@ -46,9 +46,14 @@ func StartChild(cmd *exec.Cmd) (*Child, error) {
 	c := &Child{Cmd: cmd, done: make(chan struct{}), kill: syscall.Kill}
 	started := make(chan error, 1)
 	go func() {
-		// Never unlocked: the thread exits with this goroutine, after the
-		// child is gone.
+		// Locked until the child is gone: Pdeathsig fires when the forking
+		// thread exits. Unlocked then rather than left to exit with the
+		// goroutine: a goroutine that ends locked takes its thread with it,
+		// and that thread may also be the one envtest forked etcd or
+		// kube-apiserver from, whose own PR_SET_PDEATHSIG (hack/k8s-bins.sh)
+		// would then stop the control plane in the middle of a run.
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
