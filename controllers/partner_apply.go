@@ -39,7 +39,7 @@ func isEscalationRefused(err error) bool {
 // outcome.
 func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *entitlement.PartnerPlan) entitlement.ApplyOutcome {
 	out := entitlement.ApplyOutcome{Created: map[string]types.UID{}}
-	if plan.Record != nil {
+	if plan.Record != nil && !plan.AccessOnly {
 		// The record of the namespaces about to be created comes before
 		// any of them (see entitlement.recordCreations), under the same
 		// resourceVersion lock as every status write.
@@ -65,7 +65,7 @@ func (r *PartnerReconciler) apply(ctx context.Context, p *v1.Partner, plan *enti
 			continue
 		}
 		nsFailed, quota := false, entitlement.QuotaWritten
-		for _, step := range entitlement.Steps(np) {
+		for _, step := range entitlement.Steps(np, plan) {
 			switch step {
 			case entitlement.StepNamespace:
 				uid, err := r.applyNamespace(ctx, np)

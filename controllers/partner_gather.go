@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,7 +33,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 	if err := r.gatherContracts(ctx, p, &in); err != nil {
 		return in, err
 	}
-	children, err := r.childNamespaces(ctx, p.Name)
+	children, bound, err := r.childNamespaces(ctx, p.Name)
 	if err != nil {
 		return in, fmt.Errorf("listing children of Partner %s: %w", p.Name, err)
 	}
@@ -41,7 +42,7 @@ func (r *PartnerReconciler) gather(ctx context.Context, p *v1.Partner) (entitlem
 		if err != nil {
 			return obs, fmt.Errorf("observing namespace %s of Partner %s: %w", name, p.Name, err)
 		}
-		obs.Children = children[name]
+		obs.Children, obs.Bound = children[name], bound[name]
 		in.Namespaces[name] = obs
 		return obs, nil
 	}
@@ -142,18 +143,19 @@ func observeRole(ctx context.Context, cache, live client.Reader, name string) (e
 
 // childNamespaces returns the namespaces holding a RoleBinding or
 // ResourceQuota the operator wrote for the partner (by its partner label,
-// from the cache), wherever their namespace's labels now point.
-func (r *PartnerReconciler) childNamespaces(ctx context.Context, partner string) (map[string]bool, error) {
-	in := map[string]bool{}
+// from the cache), wherever their namespace's labels now point, and those
+// holding its RoleBinding.
+func (r *PartnerReconciler) childNamespaces(ctx context.Context, partner string) (in, bound map[string]bool, err error) {
+	in, bound = map[string]bool{}, map[string]bool{}
 	for _, list := range []client.ObjectList{&rbacv1.RoleBindingList{}, &corev1.ResourceQuotaList{}} {
 		if err := r.Client.List(ctx, list, client.MatchingFields{IndexChildPartner: partner}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch l := list.(type) {
 		case *rbacv1.RoleBindingList:
 			for _, b := range l.Items {
 				if b.Name == v1.RoleBindingName {
-					in[b.Namespace] = true
+					in[b.Namespace], bound[b.Namespace] = true, true
 				}
 			}
 		case *corev1.ResourceQuotaList:
@@ -164,7 +166,7 @@ func (r *PartnerReconciler) childNamespaces(ctx context.Context, partner string)
 			}
 		}
 	}
-	return in, nil
+	return in, bound, nil
 }
 
 // claims lists the partners that list a namespace, with their creation
@@ -250,6 +252,40 @@ func (r *PartnerReconciler) observeNamespace(ctx context.Context, p *v1.Partner,
 		}
 	}
 	return obs, nil
+}
+
+// observeLive reads the quota and counts the Subscriptions of each of the
+// partner's namespaces from the API server (see
+// entitlement.PartnerPlan.ConfirmLive). Only what quota admission reads is
+// read again: a count is the larger of the cached and the live one (a
+// Subscription deleted since is in neither, one created since is in the
+// live one).
+func (r *PartnerReconciler) observeLive(ctx context.Context, p *v1.Partner, in *entitlement.PartnerInput) error {
+	for name, obs := range in.Namespaces {
+		if !obs.Exists || obs.Owner != p.Name {
+			continue
+		}
+		q := &corev1.ResourceQuota{}
+		switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: name, Name: v1.ResourceQuotaName}, q); {
+		case err == nil:
+			obs.Quota = entitlement.ObserveQuota(q)
+			u := q.Status.Used[v1.SubscriptionQuotaResource]
+			obs.Used = u.Value()
+		case apierrors.IsNotFound(err):
+			obs.Quota, obs.Used = entitlement.QuotaObservation{}, 0
+		default:
+			return fmt.Errorf("reading ResourceQuota %s/%s of Partner %s: %w", name, v1.ResourceQuotaName, p.Name, err)
+		}
+		subs := &metav1.PartialObjectMetadataList{}
+		subs.SetGroupVersionKind(v1.GroupVersion.WithKind("SubscriptionList"))
+		if err := r.APIReader.List(ctx, subs, client.InNamespace(name)); err != nil {
+			return fmt.Errorf("listing Subscriptions in %s of Partner %s: %w", name, p.Name, err)
+		}
+		obs.Subscriptions = max(obs.Subscriptions, int64(len(subs.Items)))
+		in.Namespaces[name] = obs
+	}
+	in.Live = true
+	return nil
 }
 
 // staleQuota reports whether a cached quota's Subscription limit differs

@@ -82,6 +82,12 @@ func (r *PartnerReconciler) reconcileNormal(ctx context.Context, p *v1.Partner) 
 		return ctrl.Result{}, err
 	}
 	plan := entitlement.PlanPartner(in)
+	if plan.ConfirmLive {
+		if err := r.observeLive(ctx, p, &in); err != nil {
+			return ctrl.Result{}, err
+		}
+		plan = entitlement.PlanPartner(in)
+	}
 	out := r.apply(ctx, p, &plan)
 	status := entitlement.PartnerStatus(p, &plan, out, in.Now)
 	return r.finish(ctx, p, status, &plan, out, in.Now)

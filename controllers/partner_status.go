@@ -32,7 +32,9 @@ func (r *PartnerReconciler) finish(ctx context.Context, p *v1.Partner, status v1
 		}
 	}
 	applyErr := errorsOf(p, out.Err, nil)
-	r.announce(p, next, plan, out, now)
+	if !plan.AccessOnly { // the events come with the status, in the next pass
+		r.announce(p, next, plan, out, now)
+	}
 	if applyErr != nil {
 		return ctrl.Result{}, applyErr
 	}

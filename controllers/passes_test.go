@@ -43,24 +43,37 @@ func (r *reasons) list() []string {
 }
 
 // TestRevocationPass: a contract that has ended under an Entitled
-// partner. One pass revokes: the namespace's view says Revoked first (the
-// admission policies refuse from then on), then the RoleBinding goes and
-// the quota is lowered, the status says Revoked, and the Revoked event is
-// emitted; nothing is left for another pass.
+// partner, the revocation not announced (an edit). One pass revokes: the
+// RoleBinding goes and the quota is lowered, the status says Revoked and
+// the Revoked event is emitted; the namespace's view, which guards no
+// access, follows in the next pass (PartnerPlan.ViewLater), and then
+// nothing is left to do.
 func TestRevocationPass(t *testing.T) {
 	r, applied, c, rec := revocationDue(t)
 	reconcile := passes(t, r, c)
 
 	res, got := reconcile()
 	calls := applied.list()
-	if want := []string{"patch Namespace/a", "delete RoleBinding/a", "apply ResourceQuota/a"}; !inOrder(calls, want) {
-		t.Errorf("want %v in that order, got %v", want, calls)
+	if want := []string{"delete RoleBinding/a", "apply ResourceQuota/a"}; !inOrder(calls, want) || slices.Contains(calls, "patch Namespace/a") {
+		t.Errorf("want %v in that order and no view yet, got %v", want, calls)
 	}
 	if got.Status.Phase != v1.PartnerRevoked {
 		t.Errorf("want the status Revoked, got %s", got.Status.Phase)
 	}
 	if evs := rec.list(); !slices.Contains(evs, v1.EventRevoked) {
 		t.Errorf("want the Revoked event in the same pass, got %v", evs)
+	}
+	if res.RequeueAfter != entitlement.AccessFollowUp || priority(res) != 0 {
+		t.Errorf("want the view's pass at once at the default priority, got %+v", res)
+	}
+
+	before := len(applied.list())
+	_, again := reconcile()
+	if more := applied.list()[before:]; !slices.Contains(more, "patch Namespace/a") || slices.Contains(more, "delete RoleBinding/a") {
+		t.Errorf("the next pass: want the view written, nothing taken away again; got %v", more)
+	}
+	if again.ResourceVersion != got.ResourceVersion {
+		t.Errorf("the next pass: want no status write, got resourceVersion %s (was %s)", again.ResourceVersion, got.ResourceVersion)
 	}
 	ns := &corev1.Namespace{}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "a"}, ns); err != nil {
@@ -72,15 +85,54 @@ func TestRevocationPass(t *testing.T) {
 	if _, has := ns.Annotations[v1.AnnotationPrefix+"contract"]; has {
 		t.Errorf("namespace view: a revoked namespace names no contract, got %v", ns.Annotations)
 	}
+}
 
-	before := len(applied.list())
-	if _, again := reconcile(); again.ResourceVersion != got.ResourceVersion {
-		t.Errorf("a second pass: want no status write, got resourceVersion %s (was %s)", again.ResourceVersion, got.ResourceVersion)
+// TestScheduledRevocationTakesAccessFirst: the revocation the status
+// announced for a contract's end takes the RoleBinding and the quota away
+// in a pass of its own, writing nothing else, and comes back at once at
+// PriorityTransition; that pass, finding the access gone, writes the
+// status and emits Revoked; the view follows.
+func TestScheduledRevocationTakesAccessFirst(t *testing.T) {
+	r, applied, c, rec := revocationDue(t)
+	p := &v1.Partner{}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "acme"}, p); err != nil {
+		t.Fatal(err)
 	}
-	if more := applied.list()[before:]; slices.Contains(more, "patch Namespace/a") || slices.Contains(more, "delete RoleBinding/a") {
-		t.Errorf("a second pass: want nothing written again, got %v", more)
+	p.Status.Next = &v1.NextChange{At: *p.Status.EntitledUntil, Outcome: v1.NextRevoke}
+	if err := c.Status().Update(context.Background(), p); err != nil {
+		t.Fatal(err)
 	}
-	_ = res
+	reconcile := passes(t, r, c)
+
+	res, got := reconcile()
+	if calls := applied.list(); !inOrder(calls, []string{"delete RoleBinding/a", "apply ResourceQuota/a"}) || slices.Contains(calls, "patch Namespace/a") {
+		t.Errorf("access-only pass: want the binding deleted and the quota written, nothing else; got %v", calls)
+	}
+	if got.Status.Phase != v1.PartnerEntitled || len(rec.list()) != 0 {
+		t.Errorf("access-only pass: want no status and no event yet, got phase %s, events %v", got.Status.Phase, rec.list())
+	}
+	if priority(res) != entitlement.PriorityTransition || res.RequeueAfter != entitlement.AccessFollowUp {
+		t.Errorf("access-only pass: want the next pass at once at PriorityTransition, got %+v", res)
+	}
+	// The fake client's applies record calls without storing them: the
+	// quota the follow-up pass observes is what the access pass wrote.
+	q := &corev1.ResourceQuota{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "a", Name: v1.ResourceQuotaName}, q); err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Hard[v1.SubscriptionQuotaResource] = resource.MustParse("0")
+	if err := c.Update(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+
+	_, got = reconcile()
+	if got.Status.Phase != v1.PartnerRevoked || !slices.Contains(rec.list(), v1.EventRevoked) {
+		t.Errorf("follow-up pass: want the status Revoked and the event; got phase %s, events %v, calls %v", got.Status.Phase, rec.list(), applied.list())
+	}
+	_, _ = reconcile()
+	if !slices.Contains(applied.list(), "patch Namespace/a") {
+		t.Errorf("the pass after: want the view written, got calls %v", applied.list())
+	}
 }
 
 // TestExtendedBeforeThePass: the contract is extended before the pass

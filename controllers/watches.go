@@ -32,6 +32,9 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
+	writes := &ownWrites{}
+	cache := r.Client
+	r.Client = recordingClient{Client: r.Client, writes: writes}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Partner{}, builder.WithPredicates(partnerChanged())).
 		Owns(&rbacv1.RoleBinding{}).
@@ -47,7 +50,7 @@ func (r *PartnerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		WithLogConstructor(reconcileLogs(mgr.GetLogger(), "partner", "Partner", r.Clock)).
 		Named("partner").
-		Complete(r)
+		Complete(consistent{inner: r, cache: cache, newObject: func() client.Object { return &v1.Partner{} }, writes: writes})
 }
 
 // partnerChanged passes spec changes, deletion and finalizer changes, the
@@ -139,6 +142,9 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
+	writes := &ownWrites{}
+	cache := r.Client
+	r.Client = recordingClient{Client: r.Client, writes: writes}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.DistributorContract{}, builder.WithPredicates(specChangedOrResync())).
 		Watches(&v1.Partner{}, supplierChanges(r.recountDelay)).
@@ -159,7 +165,7 @@ func (r *ContractReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		WithLogConstructor(reconcileLogs(mgr.GetLogger(), "distributorcontract", "DistributorContract", r.Clock)).
 		Named("distributorcontract").
-		Complete(r)
+		Complete(consistent{inner: r, cache: cache, newObject: func() client.Object { return &v1.DistributorContract{} }, writes: writes})
 }
 
 // reliedPolicy passes the events of the admission policies the operator

@@ -252,10 +252,10 @@ func TestStepsAndFallbacks(t *testing.T) {
 	grant := NamespacePlan{Name: "a", Bind: true, Manage: true}
 	create := NamespacePlan{Name: "a", Bind: true, Manage: true, Create: true}
 	revoke := NamespacePlan{Name: "a", Manage: true}
-	if s := Steps(grant); s[1] != StepQuota || s[2] != StepBinding {
+	if s := Steps(grant, &PartnerPlan{}); s[1] != StepQuota || s[2] != StepBinding {
 		t.Errorf("Steps(grant): want the quota before the binding, got %v", s)
 	}
-	if s := Steps(revoke); s[1] != StepBinding || s[2] != StepQuota {
+	if s := Steps(revoke, &PartnerPlan{}); s[1] != StepBinding || s[2] != StepQuota {
 		t.Errorf("Steps(revoke): want the binding before the quota, got %v", s)
 	}
 	cases := []struct {

@@ -46,6 +46,8 @@ type NamespaceObservation struct {
 	// partner is in the namespace (found by the partner label, wherever
 	// the namespace's own labels point).
 	Children bool
+	// Bound: the partner's RoleBinding is in the namespace.
+	Bound bool
 }
 
 func (o NamespaceObservation) usage(granted bool) NamespaceUsage {
@@ -92,6 +94,9 @@ type PartnerInput struct {
 	// creates (see v1.AnnotationCreationToken); injected like the clock.
 	// Nil: a fixed one per namespace, for tests.
 	NewToken func() string
+	// Live: the quotas and Subscription counts were read from the API
+	// server, not the cache (see PartnerPlan.ConfirmLive).
+	Live bool
 }
 
 // NamespacePlan is what to do with one listed namespace.
@@ -182,6 +187,20 @@ type PartnerPlan struct {
 	// last status announced (status.next), not because of an edit or a
 	// deletion (the revocations metric's label).
 	ScheduledRevocation bool
+	// AccessOnly: this pass only takes the partner's access away — its
+	// RoleBindings and Subscription limits — and leaves everything else
+	// (views, status, events) to the next pass (see accessFirst).
+	AccessOnly bool
+	// ViewLater: this pass revokes and leaves the namespaces' labels and
+	// view to the next pass (see viewLater).
+	ViewLater bool
+	// ConfirmLive: a Strict spread planned from the cache adds room to a
+	// namespace. The cache can lag what quota admission has already let in
+	// elsewhere (kube-controller-manager's recount and the operator's
+	// Subscription watch both trail a burst of creates), and room added
+	// from a low count is a sale over the limit: plan again from the API
+	// server's quotas and Subscriptions before writing anything.
+	ConfirmLive bool
 	// Record is the status to write before any write of the plan's, when
 	// it creates namespaces: the old status with each of them recorded as
 	// being created, with the digest of its token (nil when it creates
@@ -384,8 +403,8 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		}
 		np.Metadata = metadataPatch(obs.Labels, obs.Annotations, np.Labels, np.View, consume)
 	}
-	spread := SpreadQuota
-	if entitled && plan.Supply.Entitlement.QuotaPolicy == v1.QuotaStrict {
+	spread, strict := SpreadQuota, entitled && plan.Supply.Entitlement.QuotaPolicy == v1.QuotaStrict
+	if strict {
 		spread = SpreadQuotaStrict
 	}
 	hard := spread(plan.Hard, usage)
@@ -393,6 +412,7 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 		plan.Namespaces[i].SubscriptionsHard = hard[i]
 		plan.Used += plan.Namespaces[i].Used
 	}
+	plan.ConfirmLive = strict && !in.Live && addsRoom(usage, hard)
 
 	// Judged on the supply alone: suspending a partner does not turn a
 	// skipped contract into a problem.
@@ -439,7 +459,60 @@ func PlanPartner(in PartnerInput) PartnerPlan {
 	plan.Next = NextChange(&p.Spec, in.Contracts, plan.Supply, in.Now)
 	plan.History = History(p, plan, in.Now)
 	plan.Record = recordCreations(p, &plan, in.NewToken)
+	plan.AccessOnly = accessFirst(p, &plan, in)
+	plan.ViewLater = viewLater(p, &plan)
 	return plan
+}
+
+// A partner revoked at a contract's end takes its access away in a pass
+// of its own (accessFirst) when its pass runs between AccessFirstLate and
+// AccessFirstWindow after the end. A pass within AccessFirstLate of the
+// end has no queue in front of it: splitting it would only add a pass and
+// repeat the quota write on a cache that has not seen the first.
+const (
+	AccessFirstLate   = 50 * time.Millisecond
+	AccessFirstWindow = 30 * time.Second
+)
+
+// accessFirst decides whether a pass only takes access away: the
+// revocation the partner's status announced for a contract's end, in
+// the window after it, while the partner's RoleBinding or a Subscription
+// limit above the plan's is still observed, and only when the pass runs
+// late: behind a queue of other partners' passes. Selling stops at that
+// instant at admission (the contract-end policy); its people's other
+// access — reading their namespace — goes with the RoleBinding. When
+// thousands of partners change at one instant, each revoked one's
+// RoleBinding and quota then go in one short pass at the boundary's
+// priority, before any partner's view and status (the dearest writes) in
+// the passes that follow; a failover has no access to take away and waits
+// behind them (NextPass). Decided from what is observed and the time, so
+// the next pass, which finds the access gone, writes the rest; a cache
+// that has not caught up repeats the idempotent writes, at most for the
+// window.
+func accessFirst(p *v1.Partner, plan *PartnerPlan, in PartnerInput) bool {
+	end := p.Status.EntitledUntil
+	if !plan.ScheduledRevocation || plan.Phase != v1.PartnerRevoked || p.Status.Phase != v1.PartnerEntitled ||
+		end == nil || in.Now.Before(end.Add(AccessFirstLate)) || !in.Now.Before(end.Add(AccessFirstWindow)) {
+		return false
+	}
+	for _, np := range plan.Namespaces {
+		obs := in.Namespaces[np.Name]
+		if np.Manage && (obs.Bound || obs.Quota.SpecHard > np.SubscriptionsHard) {
+			return true
+		}
+	}
+	return false
+}
+
+// viewLater decides whether a pass leaves the namespaces' labels and view
+// for the next one: a revocation's, which grants nothing for the view to
+// guard (its access goes, the contract-end policy and a Subscription limit
+// of 0 refuse meanwhile), so that its status comes first — at a mass
+// expiry the status of every partner before any namespace's view. Never a
+// pass that grants: there the view comes first (Steps).
+func viewLater(p *v1.Partner, plan *PartnerPlan) bool {
+	return !plan.AccessOnly && p.Status.Phase == v1.PartnerEntitled &&
+		(plan.Phase == v1.PartnerRevoked || plan.Phase == v1.PartnerSuspended)
 }
 
 // HandOverConsumeAfter is when a partner that adopted a namespace is
@@ -461,6 +534,17 @@ func neverEntitled(st *v1.PartnerStatus) bool {
 		return true
 	case v1.PartnerSuspended:
 		return !slices.ContainsFunc(st.History, func(h v1.HistoryEntry) bool { return h.Outcome != v1.HistorySuspended })
+	}
+	return false
+}
+
+// addsRoom reports whether a spread raises any namespace's limit above the
+// one it has now (written or in force).
+func addsRoom(usage []NamespaceUsage, hard []int64) bool {
+	for i, u := range usage {
+		if hard[i] > max(u.SpecHard, u.StatusHard) {
+			return true
+		}
 	}
 	return false
 }

@@ -159,3 +159,43 @@ func TestPlanPartnerProgramme(t *testing.T) {
 		t.Errorf("revoked: performance %+v, removed %v; want none and RequirementsMet removed", revoked.Performance, revoked.Remove)
 	}
 }
+
+// TestPlanPartnerConfirmsRoomLive: a Strict spread that adds room to a
+// namespace is only written from the API server's counts; one that only
+// keeps or lowers limits, and the Shared spread, go by the cache.
+func TestPlanPartnerConfirmsRoomLive(t *testing.T) {
+	full := NamespaceObservation{Exists: true, Owner: "acme", Used: 5, Subscriptions: 5,
+		Quota: QuotaObservation{Exists: true, Synced: true, Counted: true, SpecHard: 5, StatusHard: 5}}
+	lowered := NamespaceObservation{Exists: true, Owner: "acme", Used: 2, Subscriptions: 2,
+		Quota: QuotaObservation{Exists: true, Synced: true, Counted: true, SpecHard: 3, StatusHard: 3}}
+	even := NamespaceObservation{Exists: true, Owner: "acme", Used: 2, Subscriptions: 2,
+		Quota: QuotaObservation{Exists: true, Synced: true, Counted: true, SpecHard: 5, StatusHard: 5}}
+	policy := func(q v1.QuotaPolicy) *v1.DistributorContract {
+		return activeWithMaxNS(2, tierEnt(v1.TierAdvanced, func(e *v1.TierEntitlement) { e.QuotaPolicy = q }))
+	}
+	cases := []struct {
+		name   string
+		policy v1.QuotaPolicy
+		b      NamespaceObservation
+		live   bool
+		want   bool
+	}{
+		{"Strict, room moves to the full namespace: confirm live", v1.QuotaStrict, lowered, false, true},
+		{"Strict, already read live: write", v1.QuotaStrict, lowered, true, false},
+		{"Strict, only lowering (room not yet freed): from the cache", v1.QuotaStrict, even, false, false},
+		{"Shared: from the cache", v1.QuotaShared, lowered, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPartner("acme", []string{"active-a"}, namespaces("a", "b"))
+			plan := planFor(p, func(in *PartnerInput) {
+				observe(map[string]NamespaceObservation{"a": full, "b": tc.b})(in)
+				in.Live = tc.live
+			}, policy(tc.policy))
+			if plan.ConfirmLive != tc.want {
+				t.Errorf("ConfirmLive: want %v, got %v (hards %d, %d)", tc.want, plan.ConfirmLive,
+					plan.Namespaces[0].SubscriptionsHard, plan.Namespaces[1].SubscriptionsHard)
+			}
+		})
+	}
+}

@@ -27,9 +27,13 @@ type ApplyOutcome struct {
 // PartnerStatus is the status a plan and the outcome of applying it give
 // the partner: the plan's decisions, the UIDs of the namespaces just
 // created, and Ready (ReadyCondition). observedGeneration moves only when
-// every write went through.
+// every write went through. An access-only pass leaves the status as it
+// was: the next pass writes it.
 func PartnerStatus(p *v1.Partner, plan *PartnerPlan, out ApplyOutcome, now time.Time) v1.PartnerStatus {
 	st := *p.Status.DeepCopy()
+	if plan.AccessOnly {
+		return st
+	}
 	st.Phase = plan.Phase
 	st.Contract, st.EntitledUntil = "", nil
 	if plan.Phase == v1.PartnerEntitled {

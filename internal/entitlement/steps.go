@@ -18,13 +18,19 @@ const (
 // rule "never grant access the quota does not cover, never keep access the
 // plan takes away": granting writes the quota before the binding; revoking
 // deletes the binding before it lowers the quota. The namespace's labels
-// and view come first either way: the admission policies read them and
-// fail closed, so a grant is judged by its new view from its first
-// Subscription, and a revocation refuses new ones before anything else is
-// written.
-func Steps(np NamespacePlan) []Step {
-	if np.Bind {
+// and view come first: the admission policies read them and fail closed,
+// so a grant is judged by its new view from its first Subscription. A
+// revocation may leave them to its next pass (PartnerPlan.ViewLater), and
+// a pass that only takes access away (PartnerPlan.AccessOnly) writes the
+// binding and the quota alone.
+func Steps(np NamespacePlan, plan *PartnerPlan) []Step {
+	switch {
+	case plan.AccessOnly:
+		return []Step{StepBinding, StepQuota}
+	case np.Bind:
 		return []Step{StepNamespace, StepQuota, StepBinding}
+	case plan.ViewLater && !np.Create:
+		return []Step{StepBinding, StepQuota}
 	}
 	return []Step{StepNamespace, StepBinding, StepQuota}
 }

@@ -23,7 +23,7 @@ func TestStepsWriteTheViewFirst(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Steps(tc.np); !slices.Equal(got, tc.want) {
+			if got := Steps(tc.np, &PartnerPlan{}); !slices.Equal(got, tc.want) {
 				t.Errorf("Steps: want %v, got %v", tc.want, got)
 			}
 		})
@@ -34,17 +34,20 @@ func TestNextPass(t *testing.T) {
 	now := t0
 	boundary := now.Add(time.Hour)
 	stalled := &metav1.Condition{Reason: v1.ReasonNamespaceConflict}
+	revokeAt := func(at time.Time) *v1.NextChange { return &v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke} }
 	cases := []struct {
 		name string
 		plan PartnerPlan
 		want Requeue
 	}{
 		{"nothing scheduled", PartnerPlan{}, Requeue{}},
-		{"a contract boundary: at it, PriorityDue", PartnerPlan{RequeueAt: boundary, Supply: Supply{NextAt: boundary}}, Requeue{After: time.Hour, Priority: PriorityDue}},
+		{"a boundary where the partner is revoked: at it, PriorityDue", PartnerPlan{RequeueAt: boundary, Supply: Supply{NextAt: boundary}, Next: revokeAt(boundary)}, Requeue{After: time.Hour, Priority: PriorityDue}},
+		{"a boundary where it fails over: at it, PriorityTransition", PartnerPlan{RequeueAt: boundary, Supply: Supply{NextAt: boundary}, Next: &v1.NextChange{At: metav1.NewTime(boundary), Outcome: v1.NextFailOver}}, Requeue{After: time.Hour, Priority: PriorityTransition}},
+		{"an access-only pass: the rest at once, behind the access still due", PartnerPlan{AccessOnly: true, RequeueAt: boundary}, Requeue{After: AccessFollowUp, Priority: PriorityTransition}},
 		{"a quota count awaited: at it, default priority", PartnerPlan{RequeueAt: now.Add(2 * time.Second), Supply: Supply{NextAt: boundary}}, Requeue{After: 2 * time.Second}},
-		{"a past instant: soon, never zero", PartnerPlan{RequeueAt: now.Add(-time.Second), Supply: Supply{NextAt: now.Add(-time.Second)}}, Requeue{After: 100 * time.Millisecond, Priority: PriorityDue}},
+		{"a past instant: soon, never zero", PartnerPlan{RequeueAt: now.Add(-time.Second), Supply: Supply{NextAt: now.Add(-time.Second)}}, Requeue{After: 100 * time.Millisecond, Priority: PriorityTransition}},
 		{"stalled: rechecked", PartnerPlan{Stalled: stalled}, Requeue{After: time.Minute}},
-		{"stalled, boundary sooner: the boundary", PartnerPlan{Stalled: stalled, RequeueAt: now.Add(time.Second), Supply: Supply{NextAt: now.Add(time.Second)}}, Requeue{After: time.Second, Priority: PriorityDue}},
+		{"stalled, boundary sooner: the boundary", PartnerPlan{Stalled: stalled, RequeueAt: now.Add(time.Second), Supply: Supply{NextAt: now.Add(time.Second)}, Next: revokeAt(now.Add(time.Second))}, Requeue{After: time.Second, Priority: PriorityDue}},
 		{"stalled, boundary later: the recheck", PartnerPlan{Stalled: stalled, RequeueAt: boundary, Supply: Supply{NextAt: boundary}}, Requeue{After: time.Minute}},
 	}
 	for _, tc := range cases {
@@ -124,3 +127,48 @@ func TestCountLater(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessFirst: at a contract's end, a scheduled revocation takes the
+// access away in a pass of its own while it is still observed, within the
+// window; anything else is one full pass.
+func TestAccessFirst(t *testing.T) {
+	end := t0.Add(-time.Second)
+	ended := newContract("ended", starts(t0.Add(-day)), ends(end), notice(time.Hour))
+	scheduled := v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "ended", EntitledUntil: ptrTime(end),
+		Next: &v1.NextChange{At: metav1.NewTime(end), Outcome: v1.NextRevoke}}
+	bound := NamespaceObservation{Exists: true, Owner: "acme", Bound: true, Quota: QuotaObservation{Exists: true, Synced: true, Counted: true, SpecHard: 10}}
+	gone := NamespaceObservation{Exists: true, Owner: "acme", Quota: QuotaObservation{Exists: true, Synced: true, Counted: true}}
+	cases := []struct {
+		name string
+		st   v1.PartnerStatus
+		obs  NamespaceObservation
+		now  time.Time
+		want bool
+	}{
+		{"scheduled revocation, access still there: access first", scheduled, bound, t0, true},
+		{"access already gone (the follow-up pass): the rest", scheduled, gone, t0, false},
+		{"on time, no queue in front: one full pass", scheduled, bound, end.Add(AccessFirstLate - time.Millisecond), false},
+		{"late by AccessFirstLate: access first", scheduled, bound, end.Add(AccessFirstLate), true},
+		{"after the window: one full pass", scheduled, bound, end.Add(AccessFirstWindow), false},
+		{"not announced (an edit): one full pass", v1.PartnerStatus{Phase: v1.PartnerEntitled, Contract: "ended", EntitledUntil: ptrTime(end)}, bound, t0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPartner("acme", []string{"ended"}, oldStatus(tc.st))
+			p.Status.Namespaces = []v1.NamespaceStatus{{Name: "acme-prod", State: v1.NamespaceGranted, UID: "u"}}
+			in := input(p, ended)
+			in.Now = tc.now
+			tc.obs.UID = "u"
+			in.Namespaces["acme-prod"] = tc.obs
+			plan := PlanPartner(in)
+			if plan.AccessOnly != tc.want {
+				t.Errorf("AccessOnly: want %v, got %v (phase %s, scheduled %v)", tc.want, plan.AccessOnly, plan.Phase, plan.ScheduledRevocation)
+			}
+			if st := PartnerStatus(p, &plan, ApplyOutcome{}, tc.now); plan.AccessOnly && st.Phase != v1.PartnerEntitled {
+				t.Errorf("an access-only pass leaves the status: got phase %s", st.Phase)
+			}
+		})
+	}
+}
+
+func ptrTime(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }

@@ -22,7 +22,7 @@ const sellEvery = 50 * time.Millisecond
 // sales is what the sellers saw across a contract's end.
 type sales struct {
 	// refusedAt is, per revoked partner, when its first refused create
-	// came back.
+	// was sent: selling has stopped for a request sent then.
 	refusedAt map[string]time.Time
 	// admittedAfterRefusal counts a revoked partner's creates admitted
 	// after one was refused (selling must stay stopped).
@@ -62,9 +62,9 @@ func (s *scaleRun) sellAcross(instant time.Time, revoked, failover []string, don
 			sub := &v1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: partner, Name: fmt.Sprintf("sale-%d", i)},
 				Spec: v1.SubscriptionSpec{Product: "Storage Suite", Customer: "Musterstadt"}}
 			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			at := time.Now()
 			err := c.Create(ctx, sub, client.DryRunAll)
 			cancel()
-			at := time.Now()
 			refused := apierrors.IsForbidden(err) || apierrors.IsInvalid(err)
 			mu.Lock()
 			switch {
@@ -178,7 +178,7 @@ func (s *scaleRun) sellingStopped(r *report, sold sales, revoked, failover []str
 	if !statusAt.IsZero() {
 		r.add("contract's end: the contract's status Expired, after the instant (ms)", float64(statusAt.Sub(s.firstEnds).Milliseconds()), 0)
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("contract's end: %d revoked and %d failover partners' users sold every %s from a second before the instant (%d failover sales, %d answers neither admitted nor refused); the manager's writes from a second before the instant until every partner was done: %.0f",
+	r.Notes = append(r.Notes, fmt.Sprintf("contract's end: %d revoked and %d failover partners' users sold every %s from a second before the instant, a sale's time the time it was sent (%d failover sales, %d answers neither admitted nor refused); the manager's writes from a second before the instant until every partner was done: %.0f",
 		len(revoked), len(failover), sellEvery, sold.failoverSales, sold.errors, s.m.writes(s.b)-writesBefore))
 	return l[len(l)-1]
 }
