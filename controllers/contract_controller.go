@@ -44,12 +44,14 @@ type ContractReconciler struct {
 }
 
 // recountDelay is how long a partner's change waits before contract name
-// re-counts (ContractStatusCoalesce until it has counted once).
+// re-counts: its RecountDelay (ContractStatusCoalesce until it has counted
+// once), to the next instant between boundaries (entitlement.OffBoundary).
 func (r *ContractReconciler) recountDelay(name string) time.Duration {
-	if d, ok := r.recount.Load(name); ok {
-		return d.(time.Duration)
+	d := ContractStatusCoalesce
+	if v, ok := r.recount.Load(name); ok {
+		d = v.(time.Duration)
 	}
-	return ContractStatusCoalesce
+	return entitlement.OffBoundary(r.Clock.Now(), d)
 }
 
 // +kubebuilder:rbac:groups=entitlements.partnerops.io,resources=distributorcontracts,verbs=get;list;watch

@@ -61,17 +61,20 @@ func TestRecountDelayFollowsSupplied(t *testing.T) {
 		supplierChanges(r.recountDelay).Update(context.Background(), event.UpdateEvent{ObjectOld: old, ObjectNew: n}, q)
 	}
 
+	// The clock is on a whole second, a boundary: each delay ends half a
+	// second past one (entitlement.OffBoundary).
+	first := ContractStatusCoalesce + time.Second/2
 	moved()
-	if q.got["big"] != ContractStatusCoalesce || q.got["other"] != ContractStatusCoalesce {
-		t.Errorf("before any count: want %s for both contracts, got %v", ContractStatusCoalesce, q.got)
+	if q.got["big"] != first || q.got["other"] != first {
+		t.Errorf("before any count: want %s for both contracts, got %v", first, q.got)
 	}
 	reconcileContract()
 	moved()
-	if want := 3 * ContractStatusCoalesce; q.got["big"] != want {
+	if want := 3*ContractStatusCoalesce + time.Second/2; q.got["big"] != want {
 		t.Errorf("after counting 2500 partners: want %s, got %s", want, q.got["big"])
 	}
-	if q.got["other"] != ContractStatusCoalesce {
-		t.Errorf("a contract never counted: want %s, got %s", ContractStatusCoalesce, q.got["other"])
+	if q.got["other"] != first {
+		t.Errorf("a contract never counted: want %s, got %s", first, q.got["other"])
 	}
 
 	if err := c.Delete(context.Background(), objs[0]); err != nil {
@@ -79,7 +82,7 @@ func TestRecountDelayFollowsSupplied(t *testing.T) {
 	}
 	reconcileContract()
 	moved()
-	if q.got["big"] != ContractStatusCoalesce {
-		t.Errorf("after the contract is deleted: want %s, got %s", ContractStatusCoalesce, q.got["big"])
+	if q.got["big"] != first {
+		t.Errorf("after the contract is deleted: want %s, got %s", first, q.got["big"])
 	}
 }

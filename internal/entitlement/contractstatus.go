@@ -99,6 +99,21 @@ func RecountDelay(base time.Duration, supplied int) time.Duration {
 	return time.Duration(n) * base
 }
 
+// OffBoundary is how long from now until the first instant at least d
+// ahead that lies half a second past a whole second. Every boundary —
+// a contract's start, end, notice and grace — is a whole second (status
+// stores seconds), and at a boundary the contracts' status writes are the
+// cut-off at admission: a contract's deferred re-count lands between
+// boundaries, never competing with another contract's cut-off.
+func OffBoundary(now time.Time, d time.Duration) time.Duration {
+	at := now.Add(d)
+	mid := at.Truncate(time.Second).Add(time.Second / 2)
+	if mid.Before(at) {
+		mid = mid.Add(time.Second)
+	}
+	return mid.Sub(now)
+}
+
 // ContractInput is what a contract's status depends on besides its spec
 // and the time.
 type ContractInput struct {

@@ -172,3 +172,29 @@ func TestAccessFirst(t *testing.T) {
 }
 
 func ptrTime(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
+
+func TestOffBoundary(t *testing.T) {
+	whole := t0 // a whole second
+	cases := []struct {
+		name string
+		now  time.Time
+		d    time.Duration
+		want time.Duration
+	}{
+		{"from a boundary: half a second past the second d ends in", whole, time.Second, 1500 * time.Millisecond},
+		{"already half past: exactly d", whole.Add(500 * time.Millisecond), time.Second, time.Second},
+		{"just past half: to the next half", whole.Add(600 * time.Millisecond), time.Second, 1900 * time.Millisecond},
+		{"a long delay keeps its length, to the half second", whole.Add(100 * time.Millisecond), 3 * time.Second, 3400 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := OffBoundary(tc.now, tc.d)
+			if got != tc.want {
+				t.Errorf("OffBoundary(%s, %s) = %s, want %s", tc.now.Format(time.StampMilli), tc.d, got, tc.want)
+			}
+			if end := tc.now.Add(got); end.Sub(end.Truncate(time.Second)) != 500*time.Millisecond || got < tc.d {
+				t.Errorf("ends at %s: want half a second past a whole second, not before d", end.Format(time.StampMilli))
+			}
+		})
+	}
+}
