@@ -34,7 +34,9 @@ func TestNextPass(t *testing.T) {
 	now := t0
 	boundary := now.Add(time.Hour)
 	stalled := &metav1.Condition{Reason: v1.ReasonNamespaceConflict}
-	revokeAt := func(at time.Time) *v1.NextChange { return &v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke} }
+	revokeAt := func(at time.Time) *v1.NextChange {
+		return &v1.NextChange{At: metav1.NewTime(at), Outcome: v1.NextRevoke}
+	}
 	cases := []struct {
 		name string
 		plan PartnerPlan
