@@ -32,6 +32,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/partnerops/entitlement-operator/internal/testcluster"
 )
 
 // env is what make test-node passes.
@@ -117,17 +119,14 @@ func getJSON(t *testing.T, v any, args ...string) error {
 	return json.Unmarshal([]byte(out), v)
 }
 
-// eventually polls check until it returns nil or the time is up.
+// eventually polls check (every 250 ms: each check runs kubectl) until it
+// returns nil or the time is up, and says how long that took: the figures
+// this package reports.
 func eventually(t *testing.T, limit time.Duration, what string, check func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var last error
-	for time.Since(start) < limit {
-		if last = check(); last == nil {
-			return time.Since(start)
-		}
-		time.Sleep(250 * time.Millisecond)
+	if err := testcluster.PollEvery(250*time.Millisecond, limit, check); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Fatalf("%s: not within %s: %v", what, limit, last)
-	return 0
+	return time.Since(start)
 }

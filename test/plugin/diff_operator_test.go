@@ -177,13 +177,7 @@ func settle(t *testing.T, how string, d *plugin.Diff, state func(plugin.PartnerD
 		t.Fatalf("%s: %v", how, err)
 	}
 	// Must not change afterwards: the operator acts on the change in one go.
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := check(); err != nil {
-			t.Fatalf("%s: settled, then: %v", how, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Consistently(t, 3*time.Second, how+": settled, then", check)
 }
 
 func sameNext(a, b *v1.NextChange) bool {
